@@ -1,0 +1,50 @@
+"""overparam: gradient descent on overparameterized networks, measured against the theory.
+
+    import overparam as op
+    res = op.run("local-pl/bound-tightness", quick=True, seeds=5)
+    res.runs, res.steps, res.checks      # pandas DataFrames
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from overparam import _jax  # noqa: F401  (enables float64 before anything else touches JAX)
+
+__version__ = "0.1.0"
+
+
+def run(
+    id_or_spec: str | Path | dict[str, Any],
+    *,
+    quick: bool = False,
+    seeds: int | None = None,
+    steps: int | None = None,
+    out: str | Path = "overparam-results",
+    sets: dict[str, Any] | None = None,
+    progress: bool = False,
+    **overrides: Any,
+):
+    """Run a registered experiment, a spec file or a spec dict; return its Result.
+
+    ``sets`` maps dotted paths to values (a list sweeps a scalar field, like ``--set``);
+    other keyword arguments override top-level fields, ``__`` standing for a dot
+    (``problem__width=[500, 1000]``).
+    """
+    from overparam.runner import execute, plan
+
+    pairs = list((sets or {}).items()) + [(k.replace("__", "."), v) for k, v in overrides.items()]
+    p = plan(id_or_spec, quick=quick, seeds=seeds, steps=steps, sets=pairs,
+             command=f"overparam.run({id_or_spec!r})" if not isinstance(id_or_spec, dict) else "")
+    return execute(p, Path(out), progress=progress)
+
+
+def list_experiments() -> list[str]:
+    """Ids of every registered experiment."""
+    from overparam.experiments import all_experiments
+
+    return [e.id for e in all_experiments()]
+
+
+__all__ = ["__version__", "list_experiments", "run"]

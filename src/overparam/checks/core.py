@@ -1,0 +1,61 @@
+"""Turn an inequality lhs ≤ rhs, evaluated along a run, into one verdict row."""
+
+from __future__ import annotations
+
+import numpy as np
+
+CHECK_COLUMNS = (
+    "run_id", "check", "paper", "equation", "status", "holds", "n_steps", "n_violations",
+    "first_violation_step", "max_ratio", "median_ratio", "note",
+)
+
+#: Relative slack for round-off: lhs ≤ rhs + RTOL·(|lhs| + |rhs|) + atol counts as holding.
+RTOL = 1e-9
+
+
+def not_applicable(check: str, paper: str, equation: str, note: str) -> dict:
+    """A check whose assumptions fail on this run: never reported as a pass."""
+    return {
+        "check": check, "paper": paper, "equation": equation, "status": "not_applicable",
+        "holds": False, "n_steps": 0, "n_violations": 0, "first_violation_step": np.nan,
+        "max_ratio": np.nan, "median_ratio": np.nan, "note": note,
+    }
+
+
+def inequality(
+    check: str,
+    paper: str,
+    equation: str,
+    lhs: np.ndarray,
+    rhs: np.ndarray,
+    steps: np.ndarray | None = None,
+    atol: float = 0.0,
+    note: str = "",
+) -> dict:
+    """Verdict of lhs ≤ rhs at every entry (NaN entries are skipped and counted in the note).
+
+    Tightness is lhs/rhs where rhs > 0: 1 means the bound is attained.
+    """
+    lhs = np.asarray(lhs, dtype=float).ravel()
+    rhs = np.asarray(rhs, dtype=float).ravel()
+    steps = np.arange(lhs.size) if steps is None else np.asarray(steps).ravel()
+    finite = np.isfinite(lhs) & np.isfinite(rhs)
+    if not finite.any():
+        return not_applicable(check, paper, equation, note or "no finite values to compare")
+    lhs, rhs, steps = lhs[finite], rhs[finite], steps[finite]
+    slack = RTOL * (np.abs(lhs) + np.abs(rhs)) + atol
+    bad = lhs > rhs + slack
+    pos = rhs > 0
+    ratio = lhs[pos] / rhs[pos]
+    skipped = int((~finite).sum())
+    if skipped:
+        note = (note + "; " if note else "") + f"{skipped} non-finite entries skipped"
+    return {
+        "check": check, "paper": paper, "equation": equation,
+        "status": "violated" if bad.any() else "holds", "holds": not bad.any(),
+        "n_steps": int(lhs.size), "n_violations": int(bad.sum()),
+        "first_violation_step": float(steps[bad][0]) if bad.any() else np.nan,
+        "max_ratio": float(ratio.max()) if ratio.size else np.nan,
+        "median_ratio": float(np.median(ratio)) if ratio.size else np.nan,
+        "note": note,
+    }

@@ -1,0 +1,99 @@
+"""Paper A's checkable statements on one run (Thm 3.1, Thm 3.2, Lemmas A.2, E.2, E.3)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from overparam.checks.core import inequality, not_applicable
+
+P = "A"
+GROWTH_RTOL = 1e-9
+
+
+def thm32_conditions(steps: pd.DataFrame, c: dict) -> str:
+    """Why Theorem 3.2 does not apply to this run ('' when it does)."""
+    if not c["alpha1"] > 0:
+        return f"alpha1 = {c['alpha1']:.3g} <= 0: Theorem 3.2 is vacuous"
+    if c["width"] < min(c["n"], c["m"]):
+        return "width < min(n, m)"
+    if not (np.isfinite(c["eta0"]) and 0 < c["eta0"] <= c["eta_max"] * (1 + GROWTH_RTOL)):
+        return f"eta0 = {c['eta0']:.3g} outside (0, eta_max = {c['eta_max']:.3g}]"
+    t = steps["step"].to_numpy(float)[:-1]
+    eta = steps["eta"].to_numpy()[:-1]
+    cap = np.minimum(c["eta0"] * np.exp(0.5 * t * np.log1p(c["eta0"] ** c["d"])),
+                     1.0 / steps["K_t"].to_numpy()[:-1])
+    bad = (eta < c["eta0"] * (1 - GROWTH_RTOL)) | (eta > cap * (1 + GROWTH_RTOL))
+    if bad.any():
+        return f"step size outside [eta0, min((1+eta0^d)^(t/2) eta0, 1/K_t)] at step {int(t[bad][0])}"
+    return ""
+
+
+def run_checks(steps: pd.DataFrame, c: dict, plain: bool) -> list[dict]:
+    """Verdict rows for one run. ``c`` holds the run's theory constants and sizes."""
+    L = steps["loss_gap"].to_numpy()
+    eta = steps["eta"].to_numpy()
+    gn2 = steps["grad_norm"].to_numpy() ** 2
+    step = steps["step"].to_numpy()
+    nxt = L[1:]
+    rows: list[dict] = []
+    if plain:
+        rate = 1 - 2 * c["mu"] * eta + c["mu"] * c["K"] * eta**2
+        rows.append(inequality("A.eq5.plain_rate", P, "eq 5", nxt, rate[:-1] * L[:-1], step[:-1]))
+        return rows
+    if c["width"] < min(c["n"], c["m"]):
+        why = "width < min(n, m): Problem 2's assumption fails"
+        return [not_applicable(k, P, e, why) for k, e in
+                (("A.thm3.1.descent", "Thm 3.1"), ("A.thm3.1.pl", "Thm 3.1"))]
+    K_t = steps["K_t"].to_numpy()
+    mu_t = steps["mu_t"].to_numpy()
+    rows.append(inequality("A.thm3.1.descent", P, "Thm 3.1 (descent)", nxt,
+                           L[:-1] - (eta[:-1] - K_t[:-1] * eta[:-1] ** 2 / 2) * gn2[:-1], step[:-1],
+                           atol=1e-15 * c["L0"]))
+    rows.append(inequality("A.thm3.1.pl", P, "Thm 3.1 (PL)", mu_t * L, 0.5 * gn2, step))
+    inside = (eta * K_t > 0) & (eta * K_t < 2)
+    inside = inside[:-1]
+    if inside.any():
+        rho = steps["rho"].to_numpy()[:-1]
+        rows.append(inequality("A.eq10.rho", P, "eq 10", nxt[inside], (rho * L[:-1])[inside],
+                               step[:-1][inside], atol=1e-15 * c["L0"],
+                               note=f"{int(inside.sum())} of {inside.size} steps with 0 < eta K_t < 2"))
+    else:
+        rows.append(not_applicable("A.eq10.rho", P, "eq 10", "no step with 0 < eta K_t < 2"))
+    rows.append(inequality("A.lemmaE2", P, "Lemma E.2", steps["imbalance_step"].to_numpy()[:-1],
+                           steps["lemma_e2_rhs"].to_numpy()[:-1], step[:-1], atol=1e-12))
+    if c["alpha1"] > 0:
+        rows.append(inequality("A.lemmaE3", P, "Lemma E.3",
+                               [c["alpha1"], c["sigma_max_T2_0"]], [c["sigma_min_T2_0"], c["alpha2"]]))
+    else:
+        rows.append(not_applicable("A.lemmaE3", P, "Lemma E.3", f"alpha1 = {c['alpha1']:.3g} <= 0"))
+    if "lemmaA2" in c:
+        dmin, dmax, fmin, fmax = c["lemmaA2"]
+        err = np.abs(np.array([dmin - fmin, dmax - fmax]))
+        rows.append(inequality("A.lemmaA2", P, "Lemma A.2", err,
+                               1e-9 * np.array([max(dmin, 1.0), dmax]),
+                               note="explicit Jacobian of T vs Gram formula, at t = 0"))
+    why = thm32_conditions(steps, c)
+    thm = (("A.thm3.2.eq17", "eq 17"), ("A.thm3.2.rho_bar", "eq 17 (rho_bar)"),
+           ("A.thm3.2.A2", "A2 (beta bounds)"), ("A.thm3.2.A3", "A3 (imbalance)"),
+           ("A.thm3.2.A4", "A4 (spectrum of T)"))
+    if why:
+        rows.extend(not_applicable(k, P, e, why) for k, e in thm)
+        return rows
+    rows.append(inequality("A.thm3.2.eq17", P, "eq 17", L, c["L0"] * c["rho_bar0"] ** step.astype(float),
+                           step, atol=1e-15 * c["L0"]))
+    rows.append(inequality("A.thm3.2.rho_bar", P, "eq 17 (rho_bar)", nxt,
+                           steps["rho_bar"].to_numpy()[:-1] * L[:-1], step[:-1], atol=1e-15 * c["L0"]))
+    smin, smax = steps["sigma_min_W"].to_numpy(), steps["sigma_max_W"].to_numpy()
+    rows.append(inequality("A.thm3.2.A2", P, "A2 (beta bounds)",
+                           np.concatenate([np.full_like(smin, c["beta1"]), smax]),
+                           np.concatenate([smin, np.full_like(smax, c["beta2"])]),
+                           np.concatenate([step, step])))
+    rows.append(inequality("A.thm3.2.A3", P, "A3 (imbalance)", steps["imbalance_drift"].to_numpy(),
+                           np.full(len(steps), c["drift_bound"]), step, atol=1e-12))
+    s2min, s2max = steps["sigma_min_T2"].to_numpy(), steps["sigma_max_T2"].to_numpy()
+    rows.append(inequality("A.thm3.2.A4", P, "A4 (spectrum of T)",
+                           np.concatenate([np.full_like(s2min, c["a4_lower"]), s2max]),
+                           np.concatenate([s2min, np.full_like(s2max, c["a4_upper"])]),
+                           np.concatenate([step, step])))
+    return rows

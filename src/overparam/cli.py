@@ -1,0 +1,125 @@
+"""The `overparam` command line: list, run, run-spec, report, reproduce."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from overparam.errors import SpecError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Gradient descent on overparameterized networks, measured against the theory.")
+out_console = Console()
+err_console = Console(stderr=True)
+
+DEFAULT_OUT = Path("overparam-results")
+Quick = Annotated[bool, typer.Option("--quick", help="small sizes: seconds to a minute")]
+Seeds = Annotated[int | None, typer.Option("--seeds", help="number of seeds (repeats)")]
+Steps = Annotated[int | None, typer.Option("--steps", help="GD steps per run")]
+Out = Annotated[Path, typer.Option("--out", help="results folder")]
+Sets = Annotated[list[str] | None, typer.Option(
+    "--set", help="KEY=VALUE override by dotted path, VALUE as YAML; a list sweeps it")]
+NoProgress = Annotated[bool, typer.Option("--no-progress", help="no progress bar")]
+
+
+def _fail(exc: SpecError) -> None:
+    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _command() -> str:
+    return "overparam " + shlex.join(sys.argv[1:])
+
+
+def _run(target, quick, seeds, steps, out, sets, no_progress) -> None:
+    from overparam.report import check_summary
+    from overparam.runner import execute, plan
+
+    try:
+        p = plan(target, quick=quick, seeds=seeds, steps=steps, sets=sets or [], command=_command())
+    except SpecError as exc:
+        _fail(exc)
+    res = execute(p, out, progress=not no_progress)
+    runs = res.runs
+    counts = runs["status"].value_counts().to_dict()
+    out_console.print(f"[bold]{p.experiment_id}[/]: {len(runs)} runs "
+                      + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    summary = check_summary(res.checks)
+    if not summary.empty:
+        table = Table("check", "equation", "holds", "violated", "n/a", "verdict", "median lhs/rhs")
+        for r in summary.itertuples():
+            table.add_row(r.check, r.equation, str(r.n_holds), str(r.n_violated),
+                          str(r.n_not_applicable), r.verdict, f"{r.median_ratio:.3g}")
+        out_console.print(table)
+    for line in res.manifest.get("summary", []):
+        out_console.print(line, highlight=False)
+    out_console.print(f"results: {res.path}")
+
+
+@app.command("list")
+def list_cmd() -> None:
+    """List the registered experiments."""
+    from overparam.experiments import all_experiments
+
+    table = Table("id", "paper", "figure", "title")
+    for e in all_experiments():
+        table.add_row(e.id, e.paper, e.figure, e.title)
+    out_console.print(table)
+
+
+@app.command("run")
+def run_cmd(experiment_id: str, quick: Quick = False, seeds: Seeds = None, steps: Steps = None,
+            out: Out = DEFAULT_OUT, set_: Sets = None, no_progress: NoProgress = False) -> None:
+    """Run a registered experiment by id."""
+    _run(experiment_id, quick, seeds, steps, out, set_, no_progress)
+
+
+@app.command("run-spec")
+def run_spec_cmd(spec_file: Path, quick: Quick = False, seeds: Seeds = None, steps: Steps = None,
+                 out: Out = DEFAULT_OUT, set_: Sets = None, no_progress: NoProgress = False) -> None:
+    """Run a user experiment from a YAML spec file (paths in it are relative to the file)."""
+    _run(spec_file, quick, seeds, steps, out, set_, no_progress)
+
+
+@app.command("report")
+def report_cmd(results_dir: Path) -> None:
+    """Write RESULTS_DIR/index.html: figures and check verdicts of every experiment."""
+    from overparam.report import write_report
+
+    if not results_dir.is_dir():
+        _fail(SpecError("RESULTS_DIR", f"{results_dir} is not a folder"))
+    out_console.print(f"report: {write_report(results_dir)}")
+
+
+@app.command("reproduce")
+def reproduce_cmd(quick: Quick = False, out: Out = DEFAULT_OUT,
+                  no_progress: NoProgress = False) -> None:
+    """Run every registered experiment, then write the report."""
+    from overparam.experiments import all_experiments
+    from overparam.report import write_report
+    from overparam.runner import execute, plan
+
+    for e in all_experiments():
+        cmd = f"overparam run {e.id}" + (" --quick" if quick else "")
+        try:
+            p = plan(e.id, quick=quick, command=cmd)
+        except SpecError as exc:
+            _fail(exc)
+        res = execute(p, out, progress=not no_progress)
+        counts = res.runs["status"].value_counts().to_dict()
+        out_console.print(f"[bold]{e.id}[/]: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    out_console.print(f"report: {write_report(out).resolve()}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

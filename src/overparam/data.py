@@ -1,0 +1,90 @@
+"""Data of paper A's experiments (synthetic generators) and user data from .npy files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from overparam.errors import SpecError
+from overparam.spec import NpyData, SyntheticData
+
+
+def random_orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Haar-distributed orthogonal n×n matrix (QR of a Gaussian with sign fix)."""
+    q, r = np.linalg.qr(rng.standard_normal((n, n)))
+    return q * np.sign(np.diag(r))
+
+
+def make_X(spec: SyntheticData, rng: np.random.Generator) -> np.ndarray:
+    """X ∈ R^{samples×n}: orthogonal (Fig 1, 4), Gaussian, or UΣV with Σ ~ U[range] (Fig 5)."""
+    samples = spec.samples or spec.n
+    if spec.x == "orthogonal":
+        return random_orthogonal(rng, spec.n)
+    if spec.x == "gaussian":
+        return rng.standard_normal((samples, spec.n))
+    lo, hi = spec.x_singular_range
+    k = min(samples, spec.n)
+    u = random_orthogonal(rng, samples)[:, :k]
+    v = random_orthogonal(rng, spec.n)[:k, :]
+    return (u * rng.uniform(lo, hi, size=k)) @ v
+
+
+def make_synthetic(
+    spec: SyntheticData, W0: np.ndarray, rng: np.random.Generator, loss: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(X, Y) for one seed. W0 = W1(0)W2(0)ᵀ is used when target == 'init' (paper A §4, G.2)."""
+    X = make_X(spec, rng)
+    samples = X.shape[0]
+    if spec.target == "init":
+        theta = W0
+    else:
+        theta = spec.target_std * rng.standard_normal((spec.n, spec.m))
+    Z = X @ theta + spec.noise * rng.standard_normal((samples, spec.m))
+    if loss == "squared":
+        return X, Z
+    if spec.target != "teacher_labels":
+        raise SpecError("problem.data.target", f"loss {loss} needs target: teacher_labels")
+    if loss == "logistic":
+        return X, (Z > 0).astype(np.float64)
+    return X, np.eye(spec.m)[np.argmax(Z, axis=1)]
+
+
+def load_npy(path: Path, field: str) -> np.ndarray:
+    """Load one array; unreadable files, non-numeric or non-finite data name the field."""
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise SpecError(field, f"file not found: {path}") from None
+    except (OSError, ValueError) as exc:
+        raise SpecError(field, f"cannot read {path} as .npy ({exc})") from None
+    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise SpecError(field, f"{path} holds {arr.dtype}, expected real numbers")
+    arr = np.asarray(arr, dtype=np.float64)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise SpecError(field, f"{path} has shape {arr.shape}, expected a matrix")
+    if not np.all(np.isfinite(arr)):
+        raise SpecError(field, f"{path} contains NaN or infinite values")
+    return arr
+
+
+def load_data(spec: NpyData, base_dir: Path, loss: str) -> tuple[np.ndarray, np.ndarray]:
+    """User (X, Y) with shapes and labels checked against the loss."""
+    X = load_npy(resolve(spec.X, base_dir), "problem.data.X")
+    Y = load_npy(resolve(spec.Y, base_dir), "problem.data.Y")
+    if X.shape[0] != Y.shape[0]:
+        raise SpecError("problem.data.Y", f"has {Y.shape[0]} rows but X has {X.shape[0]}")
+    if loss == "logistic" and (Y.shape[1] != 1 or not np.all(np.isin(Y, (0.0, 1.0)))):
+        raise SpecError("problem.data.Y", "logistic loss needs one column of 0/1 labels")
+    if loss == "softmax" and not (
+        np.all(np.isin(Y, (0.0, 1.0))) and np.allclose(Y.sum(axis=1), 1.0)
+    ):
+        raise SpecError("problem.data.Y", "softmax loss needs one-hot rows")
+    return X, Y
+
+
+def resolve(path: Path, base_dir: Path) -> Path:
+    """Paths in a spec are relative to the spec file's folder."""
+    return path if path.is_absolute() else base_dir / path

@@ -1,0 +1,69 @@
+"""The experiment registry: each paper module registers recipes (spec grid + figure + summary)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from overparam.errors import SpecError
+
+Finisher = Callable[[Path, pd.DataFrame, pd.DataFrame, pd.DataFrame, bool], tuple[list[str], list[str]]]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A registered reproduction: full-size spec, quick overrides, figure and summary."""
+
+    id: str
+    title: str
+    paper: str
+    paper_title: str
+    figure: str
+    spec: dict[str, Any]
+    quick: dict[str, Any] = field(default_factory=dict)
+    finisher: Finisher | None = None
+
+    def raw_spec(self) -> dict[str, Any]:
+        raw = copy.deepcopy(self.spec)
+        raw.setdefault("id", self.id)
+        raw.setdefault("title", self.title)
+        raw.setdefault("paper", self.paper)
+        return raw
+
+    def finish(self, root: Path, runs, steps, checks, quick: bool) -> tuple[list[str], list[str]]:
+        """Draw the figures (paths relative to root) and return summary lines."""
+        if self.finisher is None:
+            return [], []
+        return self.finisher(root, runs, steps, checks, quick)
+
+
+REGISTRY: dict[str, Experiment] = {}
+
+
+def register(exp: Experiment) -> Experiment:
+    if exp.id in REGISTRY:
+        raise ValueError(f"experiment {exp.id} registered twice")
+    REGISTRY[exp.id] = exp
+    return exp
+
+
+def _load_all() -> None:
+    from overparam.experiments import local_pl  # noqa: F401
+
+
+def all_experiments() -> list[Experiment]:
+    _load_all()
+    return sorted(REGISTRY.values(), key=lambda e: (e.paper, e.id))
+
+
+def get_experiment(experiment_id: str) -> Experiment:
+    _load_all()
+    if experiment_id not in REGISTRY:
+        known = ", ".join(sorted(REGISTRY))
+        raise SpecError("experiment", f"unknown experiment {experiment_id!r}; known: {known}")
+    return REGISTRY[experiment_id]

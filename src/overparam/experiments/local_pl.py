@@ -1,0 +1,274 @@
+"""Paper A's experiments (§4 and App. G): registered specs and their figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from overparam.experiments import Experiment, register
+from overparam.plots import COLORS, band, log10_curves, mean_curve, save
+from overparam.theory import local_pl as th
+
+PAPER = "A"
+PAPER_TITLE = "Local PL and descent lemma: two-layer linear networks, general loss"
+BOUND_OF = {"local_pl": ("bound_local", "eq 20, h = ρ"), "global_pl": ("bound_global", "eq 20, h = ρ̄"),
+            "constant": ("bound_const", "eq 17")}
+SCHEDULE_LABEL = {"local_pl": "eq 19, h = ρ (local)", "global_pl": "eq 19, h = ρ̄ (global)",
+                  "constant": "constant η0 = η_max", "xu2023": "Xu et al. 2023",
+                  "backtracking": "backtracking", "plain_inverse_k": "plain GD, η = 1/K"}
+
+SYNTH_FIG1 = {"kind": "synthetic", "n": 10, "m": 10, "x": "orthogonal", "target": "init"}
+
+
+def _groups(runs: pd.DataFrame, keys: list[str]):
+    return runs.groupby(keys, sort=False) if keys else [((), runs)]
+
+
+# ------------------------------------------------------------------ Fig 1
+def _finish_tightness(root: Path, runs, steps, checks, quick) -> tuple[list[str], list[str]]:
+    widths = sorted(runs["problem.width"].unique())
+    noises = sorted(runs["problem.data.noise"].unique())
+    fig, axes = plt.subplots(len(noises), len(widths), figsize=(3.4 * len(widths), 2.8 * len(noises)),
+                             squeeze=False, sharex=True)
+    lines = []
+    for i, noise in enumerate(noises):
+        for j, width in enumerate(widths):
+            ax = axes[i, j]
+            cell = runs[(runs["problem.width"] == width) & (runs["problem.data.noise"] == noise)]
+            ratio = (cell["alpha1"] / cell["alpha2"]).mean()
+            for k, (kind, grp) in enumerate(cell.groupby("schedule.kind", sort=False)):
+                color = COLORS[k % len(COLORS)]
+                ok = grp[grp["status"] != "failed"]["run_id"]
+                if ok.empty:
+                    continue
+                band(ax, log10_curves(steps, ok, "loss_gap"), SCHEDULE_LABEL[kind], color)
+                col, eq = BOUND_OF[kind]
+                mean_curve(ax, log10_curves(steps, ok, col), f"bound ({eq})", color, ls="--",
+                           marker="^", markevery=max(1, int(steps["step"].max()) // 10), ms=3)
+                last = steps[steps["run_id"].isin(ok)].groupby("run_id").tail(1)
+                lines.append(f"h={width} σ²={noise:g} {kind}: median final log10 L = "
+                             f"{np.log10(last['loss_gap'].clip(lower=1e-300)).median():.2f}")
+            ax.set_title(f"h = {width}, σ² = {noise:g}, α1/α2 = {ratio:.3f}")
+            if i == len(noises) - 1:
+                ax.set_xlabel("iteration t")
+            if j == 0:
+                ax.set_ylabel("log10 L(t)")
+    axes[0, 0].legend(loc="lower left", fontsize=7)
+    fig.suptitle("Paper A, Fig 1: actual loss (mean ± std) vs the bounds of eq 17 and eq 20")
+    return [save(fig, root, "fig1_bound_tightness")], lines
+
+
+register(Experiment(
+    id="local-pl/bound-tightness", paper=PAPER, paper_title=PAPER_TITLE, figure="Fig 1",
+    title="Tightness of the Thm 3.2 bounds (eq 17, 20) against the actual loss",
+    spec={
+        "problem": {"kind": "two_layer_linear", "loss": "squared", "width": 500,
+                    "data": {**SYNTH_FIG1, "noise": 0.1}},
+        "init": {"kind": "gaussian", "std": 1.0},
+        "schedule": {"kind": "local_pl", "c": 0.5, "d": 1.01},
+        "steps": 200, "seeds": 30,
+        "sweep": {"problem.width": [500, 1000, 4000], "problem.data.noise": [0.01, 0.1, 0.3],
+                  "schedule.kind": ["local_pl", "global_pl", "constant"]},
+    },
+    quick={"seeds": 3, "steps": 60, "sweep.problem.width": [100, 400],
+           "sweep.problem.data.noise": [0.01, 0.3]},
+    finisher=_finish_tightness,
+))
+
+
+# ------------------------------------------------------------------ Fig 2
+def _finish_comparison(root: Path, runs, steps, checks, quick) -> tuple[list[str], list[str]]:
+    widths = sorted(runs["problem.width"].unique())
+    fig, axes = plt.subplots(3, len(widths), figsize=(3.6 * len(widths), 8.0), squeeze=False)
+    lines = []
+    for j, width in enumerate(widths):
+        cell = runs[runs["problem.width"] == width]
+        for k, (kind, grp) in enumerate(cell.groupby("schedule.kind", sort=False)):
+            color = COLORS[k % len(COLORS)]
+            ids = grp[grp["status"] != "failed"]["run_id"]
+            if ids.empty:
+                continue
+            band(axes[0, j], log10_curves(steps, ids, "loss_gap"), SCHEDULE_LABEL[kind], color)
+            band(axes[1, j], log10_curves(steps, ids, "eta"), SCHEDULE_LABEL[kind], color)
+            per_step = float((grp["run_s"] / grp["steps"]).mean())
+            wide = log10_curves(steps, ids, "loss_gap")
+            wide.index = wide.index * per_step * 1e3
+            band(axes[2, j], wide, SCHEDULE_LABEL[kind], color)
+            sub = steps[steps["run_id"].isin(ids)]
+            lines.append(f"h={width} {kind}: {per_step * 1e6:.1f} µs/step for the batch of "
+                         f"{len(ids)} seeds, mean {sub['n_evals'].mean():.2f} loss evaluations/step, "
+                         f"median final log10 L = "
+                         f"{np.log10(sub.groupby('run_id')['loss_gap'].last().clip(lower=1e-300)).median():.2f}")
+        axes[0, j].set_title(f"h = {width}")
+        axes[0, j].set_ylabel("log10 L(t)")
+        axes[1, j].set_ylabel("log10 η_t")
+        axes[2, j].set_ylabel("log10 L")
+        axes[1, j].set_xlabel("iteration t")
+        axes[2, j].set_xlabel("wall-clock time of the seed batch (ms)")
+    axes[0, 0].legend(loc="lower left", fontsize=7)
+    fig.suptitle("Paper A, Fig 2: step-size schedules — loss and step size vs iteration and time")
+    return [save(fig, root, "fig2_stepsize_comparison")], lines
+
+
+register(Experiment(
+    id="local-pl/stepsize-comparison", paper=PAPER, paper_title=PAPER_TITLE, figure="Fig 2",
+    title="Eq 19 (h = ρ) vs Xu et al. 2023 vs backtracking vs constant step",
+    spec={
+        "problem": {"kind": "two_layer_linear", "loss": "squared", "width": 500,
+                    "data": {**SYNTH_FIG1, "noise": 0.1}},
+        "init": {"kind": "gaussian", "std": 1.0},
+        "schedule": {"kind": "local_pl"},
+        "steps": 200, "seeds": 30,
+        "sweep": {"problem.width": [500, 1000, 4000],
+                  "schedule": [{"kind": "local_pl"}, {"kind": "xu2023", "c1": 0.5, "c2": 1.5},
+                               {"kind": "backtracking", "tau": 0.1, "gamma": 0.9},
+                               {"kind": "constant"}]},
+    },
+    quick={"seeds": 3, "steps": 60, "sweep.problem.width": [100, 400]},
+    finisher=_finish_comparison,
+))
+
+
+# ------------------------------------------------------------------ Fig 3
+def _finish_toy(root: Path, runs, steps, checks, quick) -> tuple[list[str], list[str]]:
+    n = 201 if quick else 601
+    x = np.linspace(-2.0, 2.0, n)
+    x1, x2 = np.meshgrid(x, x)
+    mu = th.toy_mu_over(x1, x2)
+    k_exact = th.toy_K_over_exact(x1, x2)
+    k_printed = th.toy_K_over_printed(x1, x2)
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))
+    panels = [(mu, "µ_over = x1² + x2² (local PL)"), (k_exact, "K_over = λmax(∇²L), exact"),
+              (k_printed, "K_over as printed (eq 59)"),
+              (np.abs(k_printed - k_exact) / k_exact, "|printed − exact| / exact")]
+    for ax, (val, title) in zip(axes, panels, strict=True):
+        im = ax.pcolormesh(x1, x2, val, shading="auto", cmap="viridis")
+        ax.contour(x1, x2, x1 * x2, levels=[1.0], colors="w", linewidths=0.8)
+        fig.colorbar(im, ax=ax)
+        ax.set_title(title)
+        ax.set_xlabel("x1")
+        ax.set_aspect("equal")
+    axes[0].set_ylabel("x2")
+    fig.suptitle("Paper A, Fig 3: toy L(x1, x2) = ½(x1x2 − 1)²; white: the minimizers x1x2 = 1")
+    rel = np.abs(k_printed - k_exact) / k_exact
+    lines = [f"eq 59 erratum: max relative error of the printed K_over on [-2,2]² = {rel.max():.3f} "
+             f"(zero exactly on 2x1x2 = 1)"]
+    ok = runs[runs["status"] == "ok"]
+    if not ok.empty:
+        last = steps[steps["run_id"].isin(ok["run_id"])].groupby("run_id").tail(1)
+        lines.append(f"GD with eq 19 on the toy from {len(ok)} starts: median final loss "
+                     f"{last['loss'].median():.2e}")
+    return [save(fig, root, "fig3_toy_landscape")], lines
+
+
+register(Experiment(
+    id="local-pl/toy-landscape", paper=PAPER, paper_title=PAPER_TITLE, figure="Fig 3",
+    title="Toy landscape ½(x1x2 − 1)²: local PL and smoothness maps (eq 59 erratum)",
+    spec={
+        "problem": {"kind": "two_layer_linear", "loss": "squared", "width": 1,
+                    "data": {"kind": "inline", "X": [[1.0]], "Y": [[1.0]]}},
+        "init": {"kind": "gaussian", "std": 1.0},
+        "schedule": {"kind": "local_pl", "eta0": 0.05},
+        "steps": 200, "seeds": 20,
+    },
+    quick={"seeds": 4, "steps": 50},
+    finisher=_finish_toy,
+))
+
+
+# ------------------------------------------------------------------ Fig 4
+def _finish_kappa(root: Path, runs, steps, checks, quick) -> tuple[list[str], list[str]]:
+    runs = runs.assign(kappa=np.sqrt(runs["sigma_max_T2_0"] / runs["sigma_min_T2_0"]),
+                       ratio=runs["alpha1"] / runs["alpha2"])
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    lines = []
+    for k, (p, grp) in enumerate(runs.groupby("init.p", sort=True)):
+        color = COLORS[k % len(COLORS)]
+        stats = grp.groupby("problem.width")[["kappa", "ratio"]].agg(["mean", "std"])
+        w = stats.index.to_numpy(float)
+        axes[0].errorbar(w, stats["kappa"]["mean"], stats["kappa"]["std"], color=color,
+                         marker="o", ms=3, capsize=2, label=f"p = {p}")
+        axes[1].errorbar(w, stats["ratio"]["mean"], stats["ratio"]["std"], color=color,
+                         marker="o", ms=3, capsize=2, label=f"p = {p}")
+        gap = 1 - stats["ratio"]["mean"].to_numpy()
+        if len(w) >= 2 and np.all(gap > 0):
+            slope = np.polyfit(np.log(w), np.log(gap), 1)[0]
+            lines.append(f"p = {p}: 1 − α1/α2 ∝ h^{slope:.3f} (Thm 3.3 as transcribed: exponent "
+                         f"2p − 1 = {2 * p - 1:.3f}; App. G.1 text: p − 1/2 = {p - 0.5:.3f})")
+    axes[0].set_ylabel("κ(T0) = σmax(T0)/σmin(T0)")
+    axes[1].set_ylabel("α1/α2")
+    for ax in axes:
+        ax.set_xlabel("width h")
+        ax.legend()
+    fig.suptitle("Paper A, Fig 4: conditioning at init, W(0) ~ N(0, h^(−2p))")
+    return [save(fig, root, "fig4_kappa_init")], lines
+
+
+register(Experiment(
+    id="local-pl/kappa-init", paper=PAPER, paper_title=PAPER_TITLE, figure="Fig 4",
+    title="κ(T0) and α1/α2 vs width for init N(0, h^(−2p)) (Thm 3.3)",
+    spec={
+        "problem": {"kind": "two_layer_linear", "loss": "squared", "width": 500,
+                    "data": {"kind": "synthetic", "n": 10, "m": 10, "x": "orthogonal",
+                             "target": "gaussian", "target_std": 0.1, "noise": 0.1}},
+        "init": {"kind": "gaussian", "p": 0.375},
+        "schedule": {"kind": "local_pl"},
+        "steps": 50, "seeds": 30,
+        "sweep": {"problem.width": [500, 750, 1000, 1250, 1500, 1750, 2000],
+                  "init.p": [0.275, 0.375, 0.475]},
+    },
+    quick={"seeds": 4, "steps": 10, "sweep.problem.width": [100, 300, 900]},
+    finisher=_finish_kappa,
+))
+
+
+# ------------------------------------------------------------------ Fig 5
+def _finish_plain(root: Path, runs, steps, checks, quick) -> tuple[list[str], list[str]]:
+    widths = sorted(runs["problem.width"].unique())
+    fig, axes = plt.subplots(1, len(widths), figsize=(3.3 * len(widths), 3.3), squeeze=False,
+                             sharey=True)
+    lines = []
+    for j, width in enumerate(widths):
+        ax = axes[0, j]
+        cell = runs[runs["problem.width"] == width]
+        for kind, color in (("plain_inverse_k", "tab:red"), ("local_pl", "tab:blue")):
+            ids = cell[(cell["schedule.kind"] == kind) & (cell["status"] != "failed")]["run_id"]
+            if ids.empty:
+                continue
+            wide = log10_curves(steps, ids, "loss_gap")
+            band(ax, wide, "ℓ(t), plain GD" if kind != "local_pl" else "L(t), eq 19", color)
+            mean = wide.mean(axis=1).dropna()
+            tail = mean[mean > mean.iloc[0] - 12]
+            if len(tail) > 3:
+                rate = 10 ** np.polyfit(tail.index, tail.to_numpy(), 1)[0]
+                lines.append(f"h={width} {kind}: empirical rate per step {rate:.4f}")
+        ratio = (cell["alpha1"] / cell["alpha2"]).mean()
+        ax.set_title(f"h = {width}, α1/α2 = {ratio:.3f}")
+        ax.set_xlabel("iteration t")
+    axes[0, 0].set_ylabel("log10 loss")
+    axes[0, 0].legend()
+    rp = runs["rate_plain"].mean()
+    lines.append(f"plain GD theory rate 1 − µ/K = {rp:.4f} (mean over seeds)")
+    fig.suptitle("Paper A, Fig 5: overparametrized GD (eq 19) approaches plain GD as h grows")
+    return [save(fig, root, "fig5_vs_plain")], lines
+
+
+register(Experiment(
+    id="local-pl/vs-plain", paper=PAPER, paper_title=PAPER_TITLE, figure="Fig 5",
+    title="Overparametrized GD with eq 19 vs plain GD with η = 1/K",
+    spec={
+        "problem": {"kind": "two_layer_linear", "loss": "squared", "width": 500,
+                    "data": {"kind": "synthetic", "n": 5, "m": 5, "x": "spectrum",
+                             "x_singular_range": [1.8, 2.3], "target": "init", "noise": 0.1}},
+        "init": {"kind": "gaussian", "p": 0.5},
+        "schedule": {"kind": "local_pl"},
+        "steps": 300, "seeds": 30,
+        "sweep": {"problem.width": [50, 200, 1000, 5000],
+                  "schedule.kind": ["plain_inverse_k", "local_pl"]},
+    },
+    quick={"seeds": 3, "steps": 80, "sweep.problem.width": [50, 400]},
+    finisher=_finish_plain,
+))

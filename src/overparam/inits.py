@@ -1,0 +1,50 @@
+"""Initial weights of the two-layer linear network, one draw per seed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from overparam.data import load_npy, resolve
+from overparam.errors import SpecError
+from overparam.spec import GaussianInit, Init, NpyInit
+
+
+def _orthogonal_rows(rng: np.random.Generator, rows: int, cols: int) -> np.ndarray:
+    """rows×cols with orthonormal rows (cols ≥ rows) or columns (cols < rows), Haar."""
+    big, small = max(rows, cols), min(rows, cols)
+    q, r = np.linalg.qr(rng.standard_normal((big, small)))
+    q = q * np.sign(np.diag(r))
+    return q.T if rows <= cols else q
+
+
+def layer_std(kind: str, fan_in: int, fan_out: int) -> float:
+    """Standard deviation of the fan-based schemes (Glorot/Xavier, He, LeCun)."""
+    if kind == "xavier":
+        return float(np.sqrt(2.0 / (fan_in + fan_out)))
+    if kind == "he":
+        return float(np.sqrt(2.0 / fan_in))
+    return float(np.sqrt(1.0 / fan_in))
+
+
+def draw_init(
+    spec: Init, n: int, m: int, h: int, rng: np.random.Generator, base_dir: Path
+) -> tuple[np.ndarray, np.ndarray]:
+    """(W1 ∈ R^{n×h}, W2 ∈ R^{m×h}). Layer 1 maps R^n → R^h, layer 2 maps R^h → R^m."""
+    if isinstance(spec, NpyInit):
+        W1 = load_npy(resolve(spec.W1, base_dir), "init.W1")
+        W2 = load_npy(resolve(spec.W2, base_dir), "init.W2")
+        if W1.shape != (n, h):
+            raise SpecError("init.W1", f"has shape {W1.shape}, expected {(n, h)} (n × width)")
+        if W2.shape != (m, h):
+            raise SpecError("init.W2", f"has shape {W2.shape}, expected {(m, h)} (m × width)")
+        return W1, W2
+    if isinstance(spec, GaussianInit):
+        std = spec.std if spec.std is not None else (h ** (-spec.p) if spec.p is not None else 1.0)
+        return std * rng.standard_normal((n, h)), std * rng.standard_normal((m, h))
+    if spec.kind == "orthogonal":
+        return spec.gain * _orthogonal_rows(rng, n, h), spec.gain * _orthogonal_rows(rng, m, h)
+    s1 = spec.gain * layer_std(spec.kind, n, h)
+    s2 = spec.gain * layer_std(spec.kind, h, m)
+    return s1 * rng.standard_normal((n, h)), s2 * rng.standard_normal((m, h))

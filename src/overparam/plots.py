@@ -1,0 +1,86 @@
+"""Figure helpers shared by every experiment: mean ± std bands of log curves, saving png+pdf."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+plt.rcParams.update({
+    "figure.dpi": 110, "savefig.dpi": 130, "axes.grid": True, "grid.alpha": 0.3,
+    "axes.spines.top": False, "axes.spines.right": False, "legend.frameon": False,
+    "font.size": 9, "axes.titlesize": 9.5, "legend.fontsize": 8,
+})
+
+COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+
+
+def save(fig: plt.Figure, root: Path, name: str) -> str:
+    """Write figures/<name>.png and .pdf under root; return the png path relative to root."""
+    d = Path(root) / "figures"
+    d.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    for ext in ("png", "pdf"):
+        tmp = d / f".{name}.tmp.{ext}"
+        fig.savefig(tmp, format=ext)
+        tmp.replace(d / f"{name}.{ext}")
+    plt.close(fig)
+    return f"figures/{name}.png"
+
+
+def log10_curves(steps: pd.DataFrame, run_ids, column: str, x: str = "step") -> pd.DataFrame:
+    """Wide table x × run of log10(column); runs that stopped early leave NaN."""
+    sub = steps[steps["run_id"].isin(run_ids)]
+    wide = sub.pivot(index=x, columns="run_id", values=column)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log10(wide.where(wide > 0))
+
+
+def band(ax: plt.Axes, wide: pd.DataFrame, label: str, color: str, **line) -> None:
+    """Mean ± one standard deviation across runs (columns), as in the paper's figures."""
+    mean, std = wide.mean(axis=1), wide.std(axis=1).fillna(0.0)
+    ax.plot(wide.index, mean, color=color, label=label, **line)
+    ax.fill_between(wide.index, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
+
+
+def mean_curve(ax: plt.Axes, wide: pd.DataFrame, label: str, color: str, **line) -> None:
+    ax.plot(wide.index, wide.mean(axis=1), color=color, label=label, **line)
+
+
+def setting_label(runs: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """A short label per run from the swept columns."""
+    if not keys:
+        return pd.Series(["all"] * len(runs), index=runs.index)
+    return runs[keys].astype(str).agg(", ".join, axis=1).radd("")
+
+
+def swept_columns(runs: pd.DataFrame) -> list[str]:
+    """Setting columns that take more than one value across the runs."""
+    skip = {"run_id", "seed", "status", "note", "steps_done", "wall_s", "theory_s", "run_s",
+            "compile_s", "final_loss", "final_loss_gap", "experiment"}
+    cols = [c for c in runs.columns if "." in c or c in ("steps",)]
+    return [c for c in cols if c not in skip and runs[c].astype(str).nunique() > 1]
+
+
+def default_figure(root: Path, runs: pd.DataFrame, steps: pd.DataFrame) -> list[str]:
+    """For a user's spec: log10 of the loss gap per setting with the bound curves dashed."""
+    keys = swept_columns(runs)
+    labels = setting_label(runs, keys)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for i, (label, grp) in enumerate(runs.groupby(labels, sort=False)):
+        color = COLORS[i % len(COLORS)]
+        ids = grp["run_id"]
+        band(ax, log10_curves(steps, ids, "loss_gap"), f"L(t) − ℓ*  [{label}]", color)
+        kind = grp["schedule.kind"].iloc[0] if "schedule.kind" in grp else ""
+        bound = {"local_pl": "bound_local", "global_pl": "bound_global"}.get(kind, "bound_const")
+        mean_curve(ax, log10_curves(steps, ids, bound), f"bound ({bound})", color, ls="--")
+    ax.set_xlabel("iteration t")
+    ax.set_ylabel("log10 loss")
+    ax.set_title(" / ".join(keys) if keys else "loss and bound")
+    ax.legend(loc="best")
+    return [save(fig, root, "loss")]

@@ -1,0 +1,245 @@
+"""Paper A's problem: instances (data, init, theory constants) and the per-step trace.
+
+Every observable is computed inside the compiled step from n×n, m×m or (n+m)-sized
+Gram matrices; nothing width×width is formed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from overparam import losses
+from overparam.data import load_data, make_synthetic
+from overparam.inits import draw_init
+from overparam.models import two_layer_linear as tl
+from overparam.schedules import Schedule, StepContext
+from overparam.spec import InlineData, NpyData, Setting
+from overparam.theory import local_pl as th
+
+#: Per-step columns of steps.parquet for this problem (besides step, t).
+COLUMNS = (
+    "loss", "loss_gap", "eta", "grad_norm", "pl_ratio", "mu_t", "K_t", "rho", "K_bar", "rho_bar",
+    "sigma_min_T2", "sigma_max_T2", "sigma_min_W", "sigma_max_W", "imbalance_drift",
+    "imbalance_step", "lemma_e2_rhs", "curvature", "bound_local", "bound_global", "bound_const",
+    "rate_this_local", "rate_prior_local", "rho_xu", "n_evals",
+)
+
+#: Thm 3.2 reference constants for schedules that do not set c, d (the paper's experiments).
+DEFAULT_C, DEFAULT_D = 0.5, 1.01
+XU_C1, XU_C2 = 0.5, 1.5
+
+
+class Instance(NamedTuple):
+    """One seed's problem: data, initial weights, loss constants."""
+
+    X: np.ndarray
+    Y: np.ndarray
+    W1: np.ndarray
+    W2: np.ndarray
+    K: float
+    mu: float
+    W_star: np.ndarray
+    l_star: float
+
+
+def dims(setting: Setting, base_dir: Path) -> tuple[int, int]:
+    """(n, m) of the end-to-end matrix, known before any seed is drawn."""
+    data = setting.problem.data
+    if isinstance(data, NpyData):
+        X, Y = load_data(data, base_dir, setting.problem.loss)
+        return X.shape[1], Y.shape[1]
+    if isinstance(data, InlineData):
+        return len(data.X[0]), len(data.Y[0])
+    return data.n, data.m
+
+
+def build_instance(setting: Setting, seed: int, base_dir: Path) -> Instance:
+    """Draw the init, then the data (Y may depend on W(0), paper A §4), then ℓ's constants."""
+    prob = setting.problem
+    rng_init = np.random.default_rng([seed, 1])
+    rng_data = np.random.default_rng([seed, 2])
+    n, m = dims(setting, base_dir)
+    W1, W2 = draw_init(setting.init, n, m, prob.width, rng_init, base_dir)
+    if isinstance(prob.data, NpyData):
+        X, Y = load_data(prob.data, base_dir, prob.loss)
+    elif isinstance(prob.data, InlineData):
+        X, Y = np.array(prob.data.X, dtype=np.float64), np.array(prob.data.Y, dtype=np.float64)
+    else:
+        X, Y = make_synthetic(prob.data, W1 @ W2.T, rng_data, prob.loss)
+    lc = losses.constants(prob.loss, prob.ridge, X, Y)
+    return Instance(X, Y, W1, W2, lc.K, lc.mu, lc.W_star, lc.l_star)
+
+
+def schedule_cd(setting: Setting) -> tuple[float, float]:
+    s = setting.schedule
+    return (getattr(s, "c", DEFAULT_C), getattr(s, "d", DEFAULT_D))
+
+
+def theory_constants(setting: Setting, inst: Instance) -> dict[str, float]:
+    """Table 2, Theorem 3.2 and eq 66–68 constants of one run (linear in the width)."""
+    loss_fn = losses.make_loss(setting.problem.loss, setting.problem.ridge)
+    L0 = float(loss_fn(jnp.asarray(inst.W1 @ inst.W2.T), jnp.asarray(inst.X), jnp.asarray(inst.Y)))
+    L0 = max(L0 - inst.l_star, 0.0)
+    c, d = schedule_cd(setting)
+    t2 = th.table2_constants(inst.W1, inst.W2, inst.W_star, inst.K, inst.mu)
+    em = th.eta_max(inst.K, inst.mu, L0, t2["alpha1"], t2["alpha2"], t2["beta2"], c, d)
+    sched = setting.schedule
+    choice = getattr(sched, "eta", getattr(sched, "eta0", "eta_max"))
+    eta0 = em["eta_max"] if choice == "eta_max" else float(choice)
+    eta0_ok = bool(np.isfinite(eta0) and eta0 > 0)
+    t32 = th.theorem32_constants(
+        inst.K, inst.mu, L0, t2["alpha1"], t2["alpha2"], t2["beta2"],
+        eta0 if eta0_ok else 0.0, c, d,
+    )
+    s2min, s2max = (float(v) for v in tl.sigma2_T(jnp.asarray(inst.W1), jnp.asarray(inst.W2)))
+    a_lo, a_hi = th.a_bounds(t2["alpha1"], t2["alpha2"], eta0, c)
+    out: dict[str, float] = {
+        "K": inst.K, "mu": inst.mu, "l_star": inst.l_star, "L0": L0, "c": c, "d": d,
+        **{k: float(v) for k, v in t2.items()},
+        **{k: float(v) for k, v in em.items()},
+        "eta0": float(eta0) if eta0_ok else float("nan"),
+        "mu_bar": float(t32["mu_bar"]), "K_bar0": float(t32["K_bar0"]),
+        "rho_bar0": float(t32["rho_bar0"]), "Delta_tilde": float(t32["Delta_tilde"]),
+        "a4_lower": float(a_lo), "a4_upper": float(a_hi),
+        "drift_bound": float(th.drift_bound(inst.K, eta0, t2["alpha2"], L0, c, t32["Delta_tilde"])),
+        "sigma_min_T2_0": s2min, "sigma_max_T2_0": s2max,
+        "rate_this_global": float(th.rate_this_global(inst.mu, inst.K, t2["alpha1"], t2["alpha2"])),
+        "rate_xu_global": float(
+            th.rate_xu_global(inst.mu, inst.K, t2["alpha1"], t2["alpha2"], XU_C1, XU_C2)
+        ),
+        "rate_this_local0": float(th.rate_this_local(inst.mu, inst.K, s2min, s2max)),
+        "rate_prior_local0": float(th.rate_prior_local(inst.mu, inst.K, s2min, s2max)),
+        "rate_plain": 1.0 - inst.mu / inst.K,
+    }
+    out["rho_bar0"] = out["rho_bar0"] if eta0_ok else float("nan")
+    return out
+
+
+#: The subset of theory constants carried into the compiled loop.
+LOOP_CONSTS = ("K", "mu", "l_star", "L0", "c", "d", "alpha1", "alpha2", "beta2", "eta0",
+               "mu_bar", "rho_bar0", "Delta_tilde")
+
+
+class Carry(NamedTuple):
+    params: Any
+    params0: Any
+    sched: Any
+    t: jax.Array  # flow time Σ η
+    step: jax.Array
+    alive: jax.Array
+    prod_local: jax.Array
+    prod_global: jax.Array
+
+
+def initial_carry(inst: Instance, schedule: Schedule, consts: dict[str, Any], plain: bool) -> Carry:
+    params = (inst.W1 @ inst.W2.T,) if plain else (inst.W1, inst.W2)
+    params = tuple(jnp.asarray(p) for p in params)
+    L0 = jnp.asarray(consts["L0"])
+    return Carry(
+        params=params, params0=params, sched=schedule.init(consts), t=jnp.zeros(()),
+        step=jnp.zeros((), jnp.int32), alive=jnp.ones((), bool), prod_local=L0, prod_global=L0,
+    )
+
+
+def _curvature(f, params, g):
+    """⟨g, ∇²f g⟩ / ‖g‖² by a forward-over-reverse Hessian-vector product."""
+    _, hg = jax.jvp(jax.grad(f), (params,), (g,))
+    num = sum(jnp.vdot(a, b) for a, b in zip(g, hg, strict=True))
+    den = sum(jnp.vdot(a, a) for a in g)
+    return num / den
+
+
+def make_step(setting: Setting, schedule: Schedule, plain: bool, diverge_factor: float):
+    """The per-seed step: observe iterate t, choose η_t, update; returns (carry, row)."""
+    loss_fn = losses.make_loss(setting.problem.loss, setting.problem.ridge)
+    nan = jnp.asarray(jnp.nan)
+
+    def step(carry: Carry, data: dict[str, Any]):
+        X, Y, c = data["X"], data["Y"], data["consts"]
+
+        def total(params):
+            W = params[0] if plain else params[0] @ params[1].T
+            return loss_fn(W, X, Y)
+
+        params = carry.params
+        W = params[0] if plain else params[0] @ params[1].T
+        lval, gradl = jax.value_and_grad(loss_fn)(W, X, Y)
+        gap = lval - c["l_star"]
+        grads = (gradl,) if plain else (gradl @ params[1], gradl.T @ params[0])
+        gn2 = sum(jnp.sum(g * g) for g in grads)
+        gradl_norm = jnp.linalg.norm(gradl)
+        sv_W = jnp.linalg.svd(W, compute_uv=False)
+        smax_W, smin_W = sv_W[0], sv_W[-1]
+        if plain:
+            s2min_T = s2max_T = nan
+        else:
+            s2min_T, s2max_T = tl.sigma2_T(params[0], params[1])
+
+        def loss_after(eta):
+            return total(tuple(p - eta * g for p, g in zip(params, grads, strict=True))) - c["l_star"]
+
+        ctx = StepContext(
+            t=carry.step.astype(jnp.float64), L=gap, grad_norm2=gn2, gradl_norm=gradl_norm,
+            W_fro=jnp.linalg.norm(W), s2min_T=s2min_T, s2max_T=s2max_T, smax_W=smax_W,
+            consts=c, loss_after=loss_after,
+        )
+        eta, n_evals, sched = schedule.step(carry.sched, ctx)
+        threshold = diverge_factor * jnp.maximum(c["L0"] + c["l_star"], 1.0)
+        ok = carry.alive & jnp.isfinite(lval) & (lval <= threshold) & jnp.isfinite(eta)
+        new_params = tuple(
+            jnp.where(ok, p - eta * g, p) for p, g in zip(params, grads, strict=True)
+        )
+        tf = carry.step.astype(jnp.float64)
+        row = {"loss": lval, "loss_gap": gap, "eta": eta, "grad_norm": jnp.sqrt(gn2),
+               "pl_ratio": gn2 / (2.0 * gap), "sigma_min_W": smin_W, "sigma_max_W": smax_W,
+               "curvature": _curvature(total, params, grads), "n_evals": n_evals,
+               "bound_const": c["L0"] * c["rho_bar0"] ** tf}
+        if plain:
+            rho = 1.0 - 2.0 * c["mu"] * eta + c["mu"] * c["K"] * eta**2  # eq 5
+            row.update({"rho": rho})
+            prod_local, prod_global = carry.prod_local * rho, carry.prod_global
+        else:
+            W1, W2 = params
+            mu_t = c["mu"] * s2min_T
+            K_t = th.K_t(eta, c["K"], s2max_T, smax_W, gap)
+            rho = th.rho(eta, mu_t, K_t)
+            K_bar = th.K_bar(tf, c["eta0"], c["K"], c["L0"], c["alpha2"], c["beta2"],
+                             c["rho_bar0"], c["Delta_tilde"], c["c"])
+            rho_bar = th.rho_bar(eta, c["mu_bar"], K_bar)
+            row.update({
+                "mu_t": mu_t, "K_t": K_t, "rho": rho, "K_bar": K_bar, "rho_bar": rho_bar,
+                "sigma_min_T2": s2min_T, "sigma_max_T2": s2max_T,
+                "imbalance_drift": tl.imbalance_drift_fro(W1, W2, carry.params0[0], carry.params0[1]),
+                "imbalance_step": tl.imbalance_step_fro(W1, W2, gradl, eta),
+                "lemma_e2_rhs": th.lemma_e2_bound(c["K"], eta, s2max_T, gap),
+                "rate_this_local": th.rate_this_local(c["mu"], c["K"], s2min_T, s2max_T),
+                "rate_prior_local": th.rate_prior_local(c["mu"], c["K"], s2min_T, s2max_T),
+                "rho_xu": th.rho_xu(eta, c["mu"], c["K"], s2min_T, s2max_T, smax_W, gradl_norm),
+            })
+            prod_local, prod_global = carry.prod_local * rho, carry.prod_global * rho_bar
+        row["bound_local"] = carry.prod_local
+        row["bound_global"] = nan if plain else carry.prod_global
+        row = {k: jnp.asarray(row.get(k, nan), jnp.float64) for k in COLUMNS}
+        row["t"] = carry.t
+        row["alive"] = carry.alive
+        # The row of the step where the run fails keeps its (non-finite or huge) loss.
+        new = Carry(
+            params=new_params, params0=carry.params0, sched=sched,
+            t=carry.t + jnp.where(ok, eta, 0.0), step=carry.step + 1, alive=ok,
+            prod_local=prod_local, prod_global=prod_global,
+        )
+        return new, row
+
+    return step
+
+
+def dense_lemma_a2(W1: np.ndarray, W2: np.ndarray) -> tuple[float, float, float, float]:
+    """(σ²min, σ²max) of T from the explicit Jacobian, and from Lemma A.2's Gram formula."""
+    sv = tl.dense_T_singular_values(W1, W2)
+    s2min, s2max = (float(v) for v in tl.sigma2_T(jnp.asarray(W1), jnp.asarray(W2)))
+    return float(sv.min() ** 2), float(sv.max() ** 2), s2min, s2max

@@ -1,0 +1,613 @@
+"""Static, offline HTML gallery of a results directory.
+
+``write_report(results_dir)`` scans ``results_dir/<folder>/manifest.json`` (one folder per
+experiment, ``folder`` = experiment id with ``/`` replaced by ``__``) and writes a single
+self-contained ``results_dir/index.html``: inline CSS only, no scripts, no external resources,
+and only relative links, so the whole directory can be moved or archived as is.
+
+``check_summary(checks)`` aggregates a ``checks.parquet`` table over runs, one row per check;
+the report uses it for its verdict tables and the CLI can print it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import quote
+
+import pandas as pd
+
+__all__ = ["check_summary", "write_report", "SUMMARY_COLUMNS", "VERDICTS"]
+
+#: Columns of the frame returned by :func:`check_summary`, in order.
+SUMMARY_COLUMNS: list[str] = [
+    "check",
+    "equation",
+    "n_holds",
+    "n_violated",
+    "n_not_applicable",
+    "verdict",
+    "median_ratio",
+    "max_ratio",
+    "note",
+]
+#: Possible verdicts, per run and aggregated.
+VERDICTS: tuple[str, str, str] = ("holds", "violated", "not_applicable")
+
+_RUN_STATUSES: tuple[str, ...] = ("ok", "diverged", "failed")
+_VERDICT_LABEL = {"holds": "holds", "violated": "violated", "not_applicable": "n/a"}
+_VERDICT_MARK = {"holds": "\u2713", "violated": "\u2717", "not_applicable": "\u2013"}
+
+
+# --------------------------------------------------------------------------- aggregation
+
+
+def _run_verdict(status: Any, holds: Any) -> str:
+    """Normalise one run's check status; fall back on ``holds`` when status is unusable."""
+    if isinstance(status, str):
+        s = status.strip().lower().replace("-", "_").replace(" ", "_")
+        if s in ("n/a", "na"):
+            s = "not_applicable"
+        if s in VERDICTS:
+            return s
+    if holds is None or (isinstance(holds, float) and math.isnan(holds)) or holds is pd.NA:
+        return "not_applicable"
+    return "holds" if bool(holds) else "violated"
+
+
+def _first_text(values: pd.Series) -> str:
+    """First non-empty string in ``values`` (``""`` if none)."""
+    for v in values:
+        if isinstance(v, str) and v.strip():
+            return v
+    return ""
+
+
+def _nan_stat(values: pd.Series, how: str) -> float:
+    """NaN-aware median / max of a numeric column; NaN when nothing is finite."""
+    x = pd.to_numeric(values, errors="coerce").dropna()
+    if x.empty:
+        return math.nan
+    return float(x.median() if how == "median" else x.max())
+
+
+def check_summary(checks: pd.DataFrame) -> pd.DataFrame:
+    """Aggregate per-run check results into one row per check.
+
+    Columns: :data:`SUMMARY_COLUMNS`. ``verdict`` is ``"violated"`` if any run violated the
+    check, ``"not_applicable"`` if every run was n/a, else ``"holds"``. ``median_ratio`` is the
+    median over runs of ``median_ratio``, ``max_ratio`` the max of ``max_ratio`` (NaN-aware),
+    ``note`` the first non-empty note of a violated run. Rows are sorted by check id.
+    """
+    if checks is None or checks.empty or "check" not in checks.columns:
+        return pd.DataFrame(
+            {
+                "check": pd.Series(dtype=object),
+                "equation": pd.Series(dtype=object),
+                "n_holds": pd.Series(dtype="int64"),
+                "n_violated": pd.Series(dtype="int64"),
+                "n_not_applicable": pd.Series(dtype="int64"),
+                "verdict": pd.Series(dtype=object),
+                "median_ratio": pd.Series(dtype="float64"),
+                "max_ratio": pd.Series(dtype="float64"),
+                "note": pd.Series(dtype=object),
+            }
+        )[SUMMARY_COLUMNS]
+
+    df = checks.copy()
+    n = len(df)
+    status = df["status"] if "status" in df.columns else pd.Series([None] * n, index=df.index)
+    holds = df["holds"] if "holds" in df.columns else pd.Series([None] * n, index=df.index)
+    df["_verdict"] = [_run_verdict(s, h) for s, h in zip(status, holds, strict=True)]
+    for col in ("equation", "note"):
+        if col not in df.columns:
+            df[col] = ""
+    for col in ("median_ratio", "max_ratio"):
+        if col not in df.columns:
+            df[col] = math.nan
+    df["check"] = df["check"].astype(str)
+
+    rows: list[dict[str, Any]] = []
+    for check_id, g in df.groupby("check", sort=True):
+        counts = Counter(g["_verdict"])
+        if counts["violated"]:
+            verdict = "violated"
+        elif counts["not_applicable"] == len(g):
+            verdict = "not_applicable"
+        else:
+            verdict = "holds"
+        rows.append(
+            {
+                "check": check_id,
+                "equation": _first_text(g["equation"]),
+                "n_holds": int(counts["holds"]),
+                "n_violated": int(counts["violated"]),
+                "n_not_applicable": int(counts["not_applicable"]),
+                "verdict": verdict,
+                "median_ratio": _nan_stat(g["median_ratio"], "median"),
+                "max_ratio": _nan_stat(g["max_ratio"], "max"),
+                "note": _first_text(g.loc[g["_verdict"] == "violated", "note"]),
+            }
+        )
+    out = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    for col in ("n_holds", "n_violated", "n_not_applicable"):
+        out[col] = out[col].astype("int64")
+    return out.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@dataclass
+class _Figure:
+    """One figure entry: relative URL of the image (or None if missing) and of its PDF."""
+
+    name: str
+    src: str | None
+    pdf: str | None
+
+
+@dataclass
+class _Experiment:
+    """Everything the page needs about one experiment folder."""
+
+    folder: str
+    manifest: dict[str, Any]
+    figures: list[_Figure] = field(default_factory=list)
+    run_counts: Counter[str] = field(default_factory=Counter)
+    summary: pd.DataFrame | None = None
+    checks_error: str | None = None
+    data_files: list[str] = field(default_factory=list)
+
+    @property
+    def exp_id(self) -> str:
+        return str(self.manifest.get("id") or self.folder.replace("__", "/"))
+
+    @property
+    def paper(self) -> str:
+        return str(self.manifest.get("paper") or "?")
+
+
+def _url(*parts: str) -> str:
+    """Relative URL from posix path parts, percent-encoded (still needs html.escape)."""
+    return quote(str(PurePosixPath(*parts)), safe="/")
+
+
+def _inside(base: Path, rel: str) -> Path | None:
+    """``base/rel`` if ``rel`` is relative and stays inside ``base``, else None."""
+    p = PurePosixPath(rel)
+    if p.is_absolute() or ".." in p.parts or not p.parts:
+        return None
+    return base.joinpath(*p.parts)
+
+
+def _load_figures(folder: Path, manifest: dict[str, Any]) -> list[_Figure]:
+    """Resolve the manifest's figure list (or, if absent, ``figures/*.png``)."""
+    listed = manifest.get("figures")
+    if not isinstance(listed, list):
+        listed = [f"figures/{p.name}" for p in sorted((folder / "figures").glob("*.png"))]
+    figs: list[_Figure] = []
+    for item in listed:
+        rel = str(item)
+        path = _inside(folder, rel)
+        if path is None:  # absolute or escaping the folder: never link it
+            figs.append(_Figure(rel, None, None))
+            continue
+        pdf_rel = str(PurePosixPath(rel).with_suffix(".pdf"))
+        pdf = _url(folder.name, pdf_rel) if path.with_suffix(".pdf").is_file() else None
+        is_image = path.suffix.lower() != ".pdf" and path.is_file()
+        figs.append(_Figure(rel, _url(folder.name, rel) if is_image else None, pdf))
+    return figs
+
+
+def _run_counts(folder: Path, manifest: dict[str, Any]) -> Counter[str]:
+    """Count run statuses from the manifest, falling back on runs.parquet."""
+    runs = manifest.get("runs")
+    statuses: list[str] = []
+    if isinstance(runs, list) and runs:
+        statuses = [
+            str(r.get("status", "unknown")) if isinstance(r, dict) else "unknown" for r in runs
+        ]
+    elif (folder / "runs.parquet").is_file():
+        try:
+            df = pd.read_parquet(folder / "runs.parquet", columns=["status"])
+            statuses = [str(s) for s in df["status"]]
+        except Exception:  # a damaged table must not break the page
+            statuses = []
+    return Counter(statuses)
+
+
+def _load_experiment(folder: Path) -> _Experiment | None:
+    """Load one experiment folder; None if it has no manifest.json. Raises on a bad manifest."""
+    mpath = folder / "manifest.json"
+    if not mpath.is_file():
+        return None
+    manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    if not isinstance(manifest, dict):
+        raise ValueError("manifest.json is not a JSON object")
+    exp = _Experiment(folder=folder.name, manifest=manifest)
+    exp.figures = _load_figures(folder, manifest)
+    exp.run_counts = _run_counts(folder, manifest)
+    cpath = folder / "checks.parquet"
+    if cpath.is_file():
+        try:
+            exp.summary = check_summary(pd.read_parquet(cpath))
+        except Exception as e:  # report the problem on the page instead
+            exp.checks_error = f"{type(e).__name__}: {e}"
+    exp.data_files = [
+        name
+        for name in ("manifest.json", "runs.parquet", "steps.parquet", "checks.parquet")
+        if (folder / name).is_file()
+    ]
+    return exp
+
+
+def _scan(results_dir: Path) -> tuple[list[_Experiment], list[tuple[str, str]]]:
+    """All experiments (sorted by paper, then id) and the folders skipped for bad manifests."""
+    exps: list[_Experiment] = []
+    skipped: list[tuple[str, str]] = []
+    for folder in sorted(p for p in results_dir.iterdir() if p.is_dir()):
+        if folder.name.startswith("."):
+            continue
+        try:
+            exp = _load_experiment(folder)
+        except Exception as e:  # a bad manifest is listed, not fatal
+            skipped.append((folder.name, f"{type(e).__name__}: {e}"))
+            continue
+        if exp is not None:
+            exps.append(exp)
+    exps.sort(key=lambda e: (e.paper, e.exp_id))
+    return exps, skipped
+
+
+# --------------------------------------------------------------------------- rendering
+
+_CSS = """
+:root{--fg:#1d2127;--muted:#5c6670;--bg:#fff;--card:#f7f8fa;--line:#dde1e6;--code:#eef1f4;
+--ok:#1a7f37;--ok-bg:#dcf5e3;--bad:#b42318;--bad-bg:#fde4e1;--na:#57606a;--na-bg:#eaeef2;
+--quick:#8a5a00;--quick-bg:#fff1cc;--full:#0b5cad;--full-bg:#dcebfb}
+@media (prefers-color-scheme:dark){:root{--fg:#e4e7eb;--muted:#9aa4ae;--bg:#15181c;--card:#1d2126;
+--line:#2e343b;--code:#242a31;--ok:#5fd37f;--ok-bg:#143321;--bad:#ff8a80;--bad-bg:#3d1714;
+--na:#aab3bc;--na-bg:#2a3037;--quick:#f2c45a;--quick-bg:#3a2e0c;--full:#7ab8ff;--full-bg:#132b45}}
+*{box-sizing:border-box}
+body{margin:0 auto;max-width:1100px;padding:1.25rem;font:15px/1.45 system-ui,-apple-system,
+"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:var(--fg);background:var(--bg)}
+header{border-bottom:1px solid var(--line);margin-bottom:1rem}
+h1{font-size:1.5rem;margin:.2rem 0}h2{font-size:1.25rem;margin:1.8rem 0 .6rem;
+border-bottom:1px solid var(--line);padding-bottom:.2rem}h3{font-size:1.08rem;margin:0 0 .3rem}
+a{color:var(--full)}.muted{color:var(--muted)}.k{font-weight:600}
+nav ul{margin:.2rem 0;padding-left:1.2rem}nav li{margin:.1rem 0}
+.card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:.9rem 1rem;
+margin:.9rem 0}
+.meta{display:flex;flex-wrap:wrap;gap:.3rem 1rem;margin:.3rem 0;font-size:.92rem}
+.badge{display:inline-block;padding:0 .45rem;border-radius:999px;font-size:.8rem;font-weight:600;
+vertical-align:middle}
+.quick{color:var(--quick);background:var(--quick-bg)}.full{color:var(--full);background:var(--full-bg)}
+pre{background:var(--code);padding:.45rem .6rem;border-radius:6px;overflow-x:auto;margin:.4rem 0;
+font-size:.85rem}
+code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+ul.summary{margin:.3rem 0;padding-left:1.2rem;font-size:.92rem}
+.figs{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:.7rem;margin:.5rem 0}
+figure{margin:0;background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:.4rem}
+figure img{width:100%;height:auto;display:block}
+figcaption{font-size:.8rem;color:var(--muted);margin-top:.25rem;word-break:break-all}
+.missing{color:var(--bad)}
+table{border-collapse:collapse;width:100%;font-size:.86rem;margin:.5rem 0}
+th,td{border-bottom:1px solid var(--line);padding:.25rem .45rem;text-align:left;vertical-align:top}
+caption{text-align:left;font-size:.85rem;padding:.1rem 0}
+th{font-weight:600;background:var(--code)}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.v{font-weight:600;white-space:nowrap;border-radius:4px}
+.v-holds{color:var(--ok);background:var(--ok-bg)}.v-violated{color:var(--bad);background:var(--bad-bg)}
+.v-not_applicable{color:var(--na);background:var(--na-bg)}
+.s-ok{color:var(--ok)}.s-diverged,.s-failed{color:var(--bad)}
+details{margin:.4rem 0;font-size:.9rem}summary{cursor:pointer;color:var(--muted)}
+footer{margin-top:2rem;border-top:1px solid var(--line);padding-top:.5rem;font-size:.85rem}
+"""
+
+
+def _e(x: Any) -> str:
+    """HTML-escape any value as text."""
+    return escape("" if x is None else str(x), quote=True)
+
+
+def _fmt_ratio(x: Any) -> str:
+    """Tightness ratio as %.3g, or an em dash for NaN/missing."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return "\u2014"
+    return "\u2014" if math.isnan(v) else f"{v:.3g}"
+
+
+def _fmt_seconds(x: Any) -> str:
+    """Seconds with sensible precision, or an em dash."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return "\u2014"
+    if math.isnan(v):
+        return "\u2014"
+    return f"{v:.2f} s" if v < 10 else f"{v:.1f} s" if v < 1000 else f"{v:.0f} s"
+
+
+def _slug(s: str) -> str:
+    """A safe HTML id fragment."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", s).strip("-") or "x"
+
+
+def _verdict_cell(verdict: str, tag: str = "td", extra_class: str = "") -> str:
+    """A coloured verdict with a symbol and readable text (colour is never the only cue)."""
+    label = _VERDICT_LABEL.get(verdict, verdict)
+    mark = _VERDICT_MARK.get(verdict, "?")
+    return (
+        f'<{tag} class="{extra_class}v v-{_e(verdict)}" title="{_e(verdict)}">'
+        f'<span aria-hidden="true">{mark}</span> {_e(label)}</{tag}>'
+    )
+
+
+def _verdict_badge(verdict: str) -> str:
+    """An inline verdict badge (for card headings and the table of contents)."""
+    return _verdict_cell(verdict, "span", "badge ")
+
+
+def _experiment_verdict(exp: _Experiment) -> str | None:
+    """Overall verdict of an experiment's checks (None when it has none)."""
+    if exp.summary is None or exp.summary.empty:
+        return None
+    v = set(exp.summary["verdict"])
+    if "violated" in v:
+        return "violated"
+    if v == {"not_applicable"}:
+        return "not_applicable"
+    return "holds"
+
+
+def _render_checks(exp: _Experiment) -> str:
+    """The aggregated check verdict table (or a short note when there is none)."""
+    if exp.checks_error:
+        return f'<p class="missing">Could not read checks.parquet: {_e(exp.checks_error)}</p>'
+    s = exp.summary
+    if s is None:
+        return '<p class="muted">No checks.parquet: no theory checks recorded.</p>'
+    if s.empty:
+        return '<p class="muted">No theory checks recorded (checks.parquet is empty).</p>'
+    rows = []
+    for r in s.itertuples(index=False):
+        rows.append(
+            "<tr>"
+            f"<td><code>{_e(r.check)}</code></td>"
+            f"<td>{_e(r.equation)}</td>"
+            f'<td class="num">{r.n_holds}</td>'
+            f'<td class="num">{r.n_violated}</td>'
+            f'<td class="num">{r.n_not_applicable}</td>'
+            f"{_verdict_cell(r.verdict)}"
+            f'<td class="num">{_e(_fmt_ratio(r.median_ratio))}</td>'
+            f'<td class="num">{_e(_fmt_ratio(r.max_ratio))}</td>'
+            f"<td>{_e(r.note)}</td>"
+            "</tr>"
+        )
+    head = (
+        '<thead><tr><th scope="col">check</th><th scope="col">equation</th>'
+        '<th scope="col" title="runs where it holds">holds</th>'
+        '<th scope="col" title="runs where it is violated">violated</th>'
+        '<th scope="col" title="runs where it does not apply">n/a</th>'
+        '<th scope="col">verdict</th>'
+        '<th scope="col" title="median over runs of the median lhs/rhs ratio">median ratio</th>'
+        '<th scope="col" title="max over runs of the max lhs/rhs ratio">max ratio</th>'
+        '<th scope="col">note (first violation)</th></tr></thead>'
+    )
+    return (
+        f'<table class="checks"><caption class="muted">'
+        f"Theory checks, aggregated over runs</caption>{head}<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _render_figures(exp: _Experiment) -> str:
+    """The figure grid, with PDF links and explicit notes for missing files."""
+    if not exp.figures:
+        return '<p class="muted">No figures.</p>'
+    items = []
+    for f in exp.figures:
+        pdf = f' \u00b7 <a href="{_e(f.pdf)}">PDF</a>' if f.pdf else ""
+        if f.src:
+            alt = f"{exp.manifest.get('title') or exp.exp_id}: {PurePosixPath(f.name).stem}"
+            items.append(
+                f'<figure><a href="{_e(f.src)}"><img src="{_e(f.src)}" alt="{_e(alt)}" '
+                f'loading="lazy"></a><figcaption>{_e(f.name)}{pdf}</figcaption></figure>'
+            )
+        elif f.pdf:
+            items.append(
+                f'<figure><figcaption><a href="{_e(f.pdf)}">{_e(f.name)}</a> (PDF only)'
+                "</figcaption></figure>"
+            )
+        else:
+            items.append(
+                f'<figure><p class="missing">Missing figure: <code>{_e(f.name)}</code></p></figure>'
+            )
+    return f'<div class="figs">{"".join(items)}</div>'
+
+
+def _kv(label: str, value_html: str) -> str:
+    """A labelled metadata item; ``value_html`` must already be escaped."""
+    return f'<span><span class="k">{_e(label)}</span> {value_html}</span>'
+
+
+def _render_card(exp: _Experiment, anchor: str) -> str:
+    """One experiment card."""
+    m = exp.manifest
+    title = m.get("title") or exp.exp_id
+    quick = bool(m.get("quick", False))
+    badge = (
+        '<span class="badge quick" title="reduced-size quick run">quick</span>'
+        if quick
+        else '<span class="badge full" title="full-size run">full</span>'
+    )
+    counts = exp.run_counts
+    total_runs = sum(counts.values())
+    status_bits = [f'<span class="s-{s}">{counts.get(s, 0)} {s}</span>' for s in _RUN_STATUSES] + [
+        f'<span class="s-other">{n} {_e(s)}</span>'
+        for s, n in sorted(counts.items())
+        if s not in _RUN_STATUSES
+    ]
+    timings = m.get("timings") if isinstance(m.get("timings"), dict) else {}
+    figure_no = m.get("figure") or "\u2014"
+    meta = [
+        _kv("id", f"<code>{_e(exp.exp_id)}</code>"),
+        _kv("paper", f"{_e(exp.paper)} \u00b7 {_e(figure_no)}"),
+        _kv("runs", f"{total_runs}: {', '.join(status_bits)}"),
+        _kv("total", _e(_fmt_seconds(timings.get("total_s")))),
+        _kv("compile", _e(_fmt_seconds(timings.get("compile_s")))),
+    ]
+    if m.get("created"):
+        meta.append(f'<span class="muted">{_e(m["created"])}</span>')
+    summary_lines = m.get("summary") or []
+    if isinstance(summary_lines, str):
+        summary_lines = [summary_lines]
+    summary = (
+        '<ul class="summary">' + "".join(f"<li>{_e(s)}</li>" for s in summary_lines) + "</ul>"
+        if summary_lines
+        else ""
+    )
+    command = m.get("command")
+    cmd = (
+        f"<pre><code>{_e(command)}</code></pre>"
+        if command
+        else '<p class="muted">No command recorded.</p>'
+    )
+    verdict = _experiment_verdict(exp)
+    vbadge = _verdict_badge(verdict) if verdict else ""
+    spec = m.get("spec")
+    spec_html = (
+        "<details><summary>resolved spec</summary><pre><code>"
+        f"{_e(json.dumps(spec, indent=2, sort_keys=True, default=str))}</code></pre></details>"
+        if spec
+        else ""
+    )
+    data = " \u00b7 ".join(
+        f'<a href="{_e(_url(exp.folder, n))}">{_e(n)}</a>' for n in exp.data_files
+    )
+    data_html = f'<p class="meta muted">data: {data}</p>' if data else ""
+    return (
+        f'<article class="card" id="{_e(anchor)}">'
+        f"<h3>{_e(title)} {badge} {vbadge}</h3>"
+        f'<div class="meta">{"".join(meta)}</div>'
+        f"{cmd}{summary}{_render_figures(exp)}{_render_checks(exp)}{spec_html}{data_html}"
+        "</article>"
+    )
+
+
+def _render_page(exps: list[_Experiment], skipped: list[tuple[str, str]]) -> str:
+    """The whole HTML document."""
+    versions = sorted({str(e.manifest["version"]) for e in exps if e.manifest.get("version")})
+    if not versions:
+        from overparam import __version__
+
+        versions = [__version__]
+    used: set[str] = set()
+
+    def unique(base: str) -> str:
+        anchor, i = base, 2
+        while anchor in used:
+            anchor, i = f"{base}-{i}", i + 1
+        used.add(anchor)
+        return anchor
+
+    papers: dict[str, list[_Experiment]] = {}
+    for e in exps:
+        papers.setdefault(e.paper, []).append(e)
+
+    toc: list[str] = []
+    sections: list[str] = []
+    for paper, group in papers.items():
+        paper_title = next(
+            (str(e.manifest["paper_title"]) for e in group if e.manifest.get("paper_title")), ""
+        )
+        heading = f"Paper {paper}" + (f" \u2014 {paper_title}" if paper_title else "")
+        pid = unique(f"paper-{_slug(paper)}")
+        cards, items = [], []
+        for e in group:
+            aid = unique(f"exp-{_slug(e.folder)}")
+            v = _experiment_verdict(e)
+            tag = f" {_verdict_badge(v)}" if v else ""
+            fig = f" ({_e(e.manifest['figure'])})" if e.manifest.get("figure") else ""
+            items.append(
+                f'<li><a href="#{_e(aid)}">{_e(e.manifest.get("title") or e.exp_id)}</a>'
+                f'{fig} <code class="muted">{_e(e.exp_id)}</code>{tag}</li>'
+            )
+            cards.append(_render_card(e, aid))
+        toc.append(f'<li><a href="#{_e(pid)}">{_e(heading)}</a><ul>{"".join(items)}</ul></li>')
+        sections.append(f'<section id="{_e(pid)}"><h2>{_e(heading)}</h2>{"".join(cards)}</section>')
+
+    if exps:
+        n_exp = len(exps)
+        body = (
+            f'<nav aria-label="Contents"><h2>Contents</h2><ul>{"".join(toc)}</ul></nav>'
+            + "".join(sections)
+        )
+    else:
+        n_exp = 0
+        body = (
+            '<p class="muted">No results yet: this directory has no experiment folders with a '
+            "manifest.json. Run an experiment and regenerate the report.</p>"
+        )
+    skipped_html = ""
+    if skipped:
+        lis = "".join(f"<li><code>{_e(f)}</code>: {_e(err)}</li>" for f, err in skipped)
+        skipped_html = f'<section><h2>Skipped folders</h2><ul class="missing">{lis}</ul></section>'
+
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        "<title>overparam results</title>"
+        f"<style>{_CSS}</style></head><body>"
+        f"<header><h1>overparam results</h1>"
+        f'<p class="muted">overparam {_e(", ".join(versions))} \u00b7 {n_exp} experiment'
+        f"{'' if n_exp == 1 else 's'} \u00b7 {len(papers)} paper{'' if len(papers) == 1 else 's'}"
+        "</p></header>"
+        f"<main>{body}{skipped_html}</main>"
+        '<footer class="muted">Static offline report generated by '
+        "<code>overparam.report.write_report</code>. All links are relative.</footer>"
+        "</body></html>\n"
+    )
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temp file in the same directory and ``os.replace``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def write_report(results_dir: str | Path) -> Path:
+    """Render ``results_dir/index.html`` (atomically) and return its path.
+
+    Folders without ``manifest.json`` are ignored; folders whose manifest cannot be parsed are
+    listed as skipped. Raises ``FileNotFoundError`` if ``results_dir`` does not exist.
+    """
+    root = Path(results_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"results directory not found: {root}")
+    exps, skipped = _scan(root)
+    out = root / "index.html"
+    _atomic_write(out, _render_page(exps, skipped))
+    return out

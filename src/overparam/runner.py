@@ -1,0 +1,291 @@
+"""From a spec to results on disk: plan (validate everything), run missing batches, assemble.
+
+Planning touches no file under the output folder, so a bad spec writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import overparam
+from overparam import engine, schedules
+from overparam.checks.core import CHECK_COLUMNS
+from overparam.checks.local_pl import run_checks
+from overparam.errors import SpecError
+from overparam.experiments import Experiment, get_experiment
+from overparam.problems import two_layer_linear as tlp
+from overparam.progress import Progress
+from overparam.spec import (
+    Setting,
+    Spec,
+    apply_overrides,
+    expand,
+    flatten,
+    load_yaml,
+    parse_set,
+    setting_dict,
+    validate_spec,
+)
+from overparam.store import ExperimentStore, write_json
+
+#: Lemma A.2's dense check runs when the explicit Jacobian has at most this many entries.
+DENSE_JACOBIAN_MAX = 4_000_000
+ETA0_SCHEDULES = {"constant", "local_pl", "global_pl"}
+
+
+@dataclass
+class Plan:
+    """A validated experiment: its settings, seeds and where paths are resolved."""
+
+    experiment_id: str
+    title: str
+    paper: str
+    spec: Spec
+    settings: list[Setting]
+    base_dir: Path
+    quick: bool
+    command: str
+    experiment: Experiment | None = None
+    fingerprints: dict[str, str] = field(default_factory=dict)
+
+    def seeds(self) -> list[int]:
+        return [self.spec.seed + i for i in range(self.spec.seeds)]
+
+    def run_id(self, setting: Setting, seed: int) -> str:
+        key = json.dumps({"setting": setting_dict(setting), "files": self.fingerprints,
+                          "seed": seed}, sort_keys=True)
+        return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+    @property
+    def n_runs(self) -> int:
+        return len(self.settings) * self.spec.seeds
+
+
+def _file_fingerprints(settings: list[Setting], base_dir: Path) -> dict[str, str]:
+    """Content hashes of every .npy a setting reads, so a changed file gets new run ids."""
+    out: dict[str, str] = {}
+    for s in settings:
+        paths = []
+        data = s.problem.data
+        if data.kind == "npy":
+            paths += [("problem.data.X", data.X), ("problem.data.Y", data.Y)]
+        if s.init.kind == "npy":
+            paths += [("init.W1", s.init.W1), ("init.W2", s.init.W2)]
+        for fieldname, p in paths:
+            full = p if p.is_absolute() else base_dir / p
+            try:
+                out[str(p)] = hashlib.sha256(full.read_bytes()).hexdigest()[:16]
+            except OSError as exc:
+                raise SpecError(fieldname, f"cannot read {full} ({exc.strerror})") from None
+    return out
+
+
+def plan(
+    id_or_spec: str | Path | dict[str, Any],
+    *,
+    quick: bool = False,
+    seeds: int | None = None,
+    steps: int | None = None,
+    sets: list[str] | list[tuple[str, Any]] = (),
+    base_dir: Path | None = None,
+    command: str = "",
+) -> Plan:
+    """Validate an experiment id, a spec file or a spec dict with its overrides."""
+    experiment = None
+    if isinstance(id_or_spec, dict):
+        raw, base = dict(id_or_spec), Path(base_dir or Path.cwd())
+    elif isinstance(id_or_spec, Path) or str(id_or_spec).endswith((".yaml", ".yml")):
+        path = Path(id_or_spec)
+        raw, base = load_yaml(path), path.resolve().parent
+        raw.setdefault("id", path.stem)
+    else:
+        experiment = get_experiment(str(id_or_spec))
+        raw, base = experiment.raw_spec(), Path(base_dir or Path.cwd())
+    if quick:
+        quick_over = (experiment.quick if experiment else raw.pop("quick", {})) or {}
+        raw = apply_overrides(raw, list(quick_over.items()))
+    raw.pop("quick", None)
+    pairs = [parse_set(p) if isinstance(p, str) else p for p in sets]
+    if seeds is not None:
+        pairs.append(("seeds", seeds))
+    if steps is not None:
+        pairs.append(("steps", steps))
+    raw = apply_overrides(raw, pairs)
+    spec = validate_spec(raw)
+    settings = expand(spec)
+    exp_id = spec.id or (experiment.id if experiment else "user-spec")
+    p = Plan(
+        experiment_id=exp_id, title=spec.title or (experiment.title if experiment else exp_id),
+        paper=spec.paper or (experiment.paper if experiment else "user"), spec=spec,
+        settings=settings, base_dir=base, quick=quick, command=command, experiment=experiment,
+    )
+    p.fingerprints = _file_fingerprints(settings, base)
+    for s in settings:  # build one instance per setting: catches bad files before any write
+        tlp.build_instance(s, spec.seed, base)
+    return p
+
+
+@dataclass
+class Result:
+    """An experiment's results folder with its three tables loaded lazily."""
+
+    path: Path
+    experiment_id: str
+
+    @property
+    def runs(self) -> pd.DataFrame:
+        return pd.read_parquet(self.path / "runs.parquet")
+
+    @property
+    def steps(self) -> pd.DataFrame:
+        return pd.read_parquet(self.path / "steps.parquet")
+
+    @property
+    def checks(self) -> pd.DataFrame:
+        return pd.read_parquet(self.path / "checks.parquet")
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return json.loads((self.path / "manifest.json").read_text())
+
+
+def _uses_eta0(setting: Setting) -> bool:
+    s = setting.schedule
+    return s.kind in ETA0_SCHEDULES
+
+
+def run_batch(
+    plan_: Plan, setting: Setting, seeds: list[int], store: ExperimentStore
+) -> dict[str, float]:
+    """Run the given seeds of one setting together and save each run's part."""
+    t_start = time.perf_counter()
+    plain = setting.schedule.kind == "plain_inverse_k"
+    schedule = schedules.build(setting.schedule)
+    insts = [tlp.build_instance(setting, s, plan_.base_dir) for s in seeds]
+    t_theory = time.perf_counter()
+    consts = [tlp.theory_constants(setting, inst) for inst in insts]
+    theory_s = time.perf_counter() - t_theory
+    loop_consts = [{k: np.float64(c[k]) for k in tlp.LOOP_CONSTS} for c in consts]
+    for lc in loop_consts:
+        if not np.isfinite(lc["eta0"]):
+            lc["eta0"] = np.float64(np.nan)
+    carry = engine.stack([tlp.initial_carry(i, schedule, lc, plain)
+                          for i, lc in zip(insts, loop_consts, strict=True)])
+    data = engine.stack([{"X": i.X, "Y": i.Y, "consts": lc}
+                         for i, lc in zip(insts, loop_consts, strict=True)])
+    step = tlp.make_step(setting, schedule, plain, setting.diverge_factor)
+    n_rows = setting.steps + 1
+    batch_key = hashlib.sha256("".join(plan_.run_id(setting, s) for s in seeds).encode()).hexdigest()[:12]
+    stream = store.stream_dir(batch_key)
+
+    def on_chunk(start: int, rows: dict[str, np.ndarray]) -> None:
+        np.savez(stream / f"chunk-{start:09d}.npz", **rows)
+
+    final, timing = engine.run_chunks(step, carry, data, n_rows, setting.chunk, on_chunk)
+    chunks = [dict(np.load(f)) for f in sorted(stream.glob("chunk-*.npz"))]
+    rows = {k: np.concatenate([c[k] for c in chunks], axis=1) for k in chunks[0]}
+    wall = (time.perf_counter() - t_start) / len(seeds)
+    flat = flatten(setting_dict(setting))
+    n, m = insts[0].X.shape[1], insts[0].Y.shape[1]
+    for i, seed in enumerate(seeds):
+        run_id = plan_.run_id(setting, seed)
+        alive = rows["alive"][i]
+        dead = np.flatnonzero(~alive)
+        last = int(dead[0]) if dead.size else n_rows - 1
+        table = {"step": np.arange(last + 1), **{k: rows[k][i, : last + 1]
+                                                 for k in ("t", *tlp.COLUMNS)}}
+        steps_df = pd.DataFrame(table)
+        steps_df.insert(0, "run_id", run_id)
+        steps_df["n_evals"] = steps_df["n_evals"].astype("int64")
+        c = dict(consts[i])
+        status, note = ("diverged", f"diverged at step {last}") if dead.size else ("ok", "")
+        if _uses_eta0(setting) and not np.isfinite(c["eta0"]):
+            status, note = "failed", "eta0 = eta_max is undefined (alpha1 <= 0 or no root)"
+        c.update(width=setting.problem.width, n=n, m=m)
+        if not plain and n * m * (n + m) * setting.problem.width <= DENSE_JACOBIAN_MAX:
+            c["lemmaA2"] = tlp.dense_lemma_a2(insts[i].W1, insts[i].W2)
+        checks = [] if status == "failed" else run_checks(steps_df, c, plain)
+        c.pop("lemmaA2", None)
+        record = {
+            "run_id": run_id, "experiment": plan_.experiment_id, **flat, "seed": seed,
+            "status": status, "note": note, "steps_done": int(last if dead.size else setting.steps),
+            "wall_s": wall, "theory_s": theory_s / len(seeds), "run_s": timing["run_s"],
+            "compile_s": timing["compile_s"], "batch_size": len(seeds),
+            "final_loss": float(steps_df["loss"].iloc[-1]),
+            "final_loss_gap": float(steps_df["loss_gap"].iloc[-1]),
+            **{k: v for k, v in c.items() if k not in ("width",)},
+            "checks": [{"run_id": run_id, **r} for r in checks],
+        }
+        store.save_run(run_id, steps_df, record)
+    for f in stream.glob("*"):
+        f.unlink()
+    stream.rmdir()
+    del final
+    return {**timing, "theory_s": theory_s, "wall_s": time.perf_counter() - t_start}
+
+
+def execute(plan_: Plan, out: Path, progress: bool = True) -> Result:
+    """Run every missing run of the plan, then write the tables, figures and manifest."""
+    out = Path(out)
+    store = ExperimentStore(out, plan_.experiment_id)
+    t0 = time.perf_counter()
+    timings = {"compile_s": 0.0, "run_s": 0.0, "theory_s": 0.0}
+    todo = []
+    for setting in plan_.settings:
+        missing = [s for s in plan_.seeds() if not store.is_done(plan_.run_id(setting, s))]
+        if missing:
+            todo.append((setting, missing))
+    done_before = plan_.n_runs - sum(len(m) for _, m in todo)
+    with Progress(plan_.experiment_id, plan_.n_runs, done_before, enabled=progress) as bar:
+        for setting, missing in todo:
+            t = run_batch(plan_, setting, missing, store)
+            for k in timings:
+                timings[k] += t[k]
+            bar.advance(len(missing))
+    runs, steps, checks = assemble(plan_, store)
+    store.write_tables(runs, steps, checks)
+    figures, summary = [], []
+    if plan_.experiment is not None:
+        figures, summary = plan_.experiment.finish(store.root, runs, steps, checks, plan_.quick)
+    else:
+        from overparam.plots import default_figure
+
+        figures = default_figure(store.root, runs, steps)
+    timings["total_s"] = time.perf_counter() - t0
+    manifest = {
+        "id": plan_.experiment_id, "title": plan_.title, "paper": plan_.paper,
+        "paper_title": plan_.experiment.paper_title if plan_.experiment else "",
+        "figure": plan_.experiment.figure if plan_.experiment else "",
+        "version": overparam.__version__, "command": plan_.command, "quick": plan_.quick,
+        "spec": plan_.spec.model_dump(mode="json"),
+        "runs": runs[["run_id", "status"]].to_dict(orient="records"),
+        "timings": timings, "figures": figures, "summary": summary,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    write_json(store.root / "manifest.json", manifest)
+    return Result(store.root, plan_.experiment_id)
+
+
+def assemble(plan_: Plan, store: ExperimentStore) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Concatenate the plan's runs in plan order (settings, then seeds)."""
+    records, step_tables, check_rows = [], [], []
+    for setting in plan_.settings:
+        for seed in plan_.seeds():
+            steps_df, record = store.load_run(plan_.run_id(setting, seed))
+            check_rows.extend(record.pop("checks"))
+            records.append(record)
+            step_tables.append(steps_df)
+    runs = pd.DataFrame.from_records(records)
+    steps = pd.concat(step_tables, ignore_index=True)
+    checks = pd.DataFrame.from_records(check_rows, columns=list(CHECK_COLUMNS))
+    if not checks.empty:
+        checks["holds"] = checks["holds"].astype(bool)
+    return runs, steps, checks

@@ -1,0 +1,14 @@
+"""Plain GD on Problem 1 with η = 1/K (paper A eq 2 and App. G.2)."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from overparam.schedules.base import Schedule
+
+
+def plain_inverse_k() -> Schedule:
+    return Schedule(
+        init=lambda consts: (),
+        step=lambda state, ctx: (1.0 / ctx.consts["K"], jnp.ones((), jnp.int32), state),
+    )
