@@ -1,0 +1,99 @@
+"""The engine end to end: GD against a plain NumPy loop, resume, divergence, chunking, seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import overparam as op
+from overparam import runner
+from overparam.problems.two_layer_linear import build_instance
+from overparam.runner import plan
+
+
+def _numpy_gd(X, Y, W1, W2, eta, steps):
+    """Plain GD on ½‖Y − X W1 W2ᵀ‖², written directly (independent of the engine)."""
+    losses = []
+    for _ in range(steps + 1):
+        R = X @ W1 @ W2.T - Y
+        losses.append(0.5 * np.sum(R**2))
+        G = X.T @ R
+        W1, W2 = W1 - eta * G @ W2, W2 - eta * G.T @ W1
+    return np.array(losses)
+
+
+def test_constant_step_matches_numpy_loop(tmp_path, tiny):
+    tiny["schedule"] = {"kind": "constant", "eta": 0.01}
+    res = op.run(tiny, out=tmp_path)
+    p = plan(tiny)
+    for seed, (run_id, grp) in zip(p.seeds(), res.steps.groupby("run_id", sort=False), strict=True):
+        inst = build_instance(p.settings[0], seed, p.base_dir)
+        ref = _numpy_gd(inst.X, inst.Y, inst.W1, inst.W2, 0.01, tiny["steps"])
+        np.testing.assert_allclose(grp["loss"].to_numpy(), ref, rtol=1e-11, atol=1e-300)
+        np.testing.assert_allclose(grp["t"].to_numpy(), 0.01 * np.arange(tiny["steps"] + 1))
+        assert run_id in set(res.runs["run_id"])
+
+
+def test_resume_skips_done_runs_and_gives_identical_tables(tmp_path, tiny, monkeypatch):
+    first = op.run(tiny, out=tmp_path)
+    tables = (first.runs, first.steps, first.checks)
+
+    def boom(*args, **kwargs):
+        raise AssertionError("a completed run was recomputed")
+
+    monkeypatch.setattr(runner, "run_batch", boom)
+    second = op.run(tiny, out=tmp_path)
+    for a, b in zip(tables, (second.runs, second.steps, second.checks), strict=True):
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_more_seeds_only_runs_the_new_ones(tmp_path, tiny, monkeypatch):
+    op.run(tiny, out=tmp_path)
+    calls = []
+    real = runner.run_batch
+    monkeypatch.setattr(runner, "run_batch", lambda p, s, seeds, st: calls.append(seeds) or real(p, s, seeds, st))
+    res = op.run(tiny, out=tmp_path, seeds=3)
+    assert calls == [[2]]
+    assert len(res.runs) == 3
+
+
+def test_divergence_is_a_status_and_others_go_on(tmp_path, tiny):
+    tiny["schedule"] = {"kind": "constant", "eta": 0.01}
+    tiny["sweep"] = {"schedule.eta": [0.01, 5.0]}
+    res = op.run(tiny, out=tmp_path)
+    status = res.runs.set_index("schedule.eta")["status"]
+    assert set(status.loc[0.01]) == {"ok"}
+    assert set(status.loc[5.0]) == {"diverged"}
+    div = res.runs[res.runs["status"] == "diverged"]
+    assert (div["steps_done"] < tiny["steps"]).all()
+    ok = res.runs[res.runs["status"] == "ok"]
+    assert (ok["final_loss"] < res.steps.groupby("run_id")["loss"].first()[ok["run_id"]].to_numpy()).all()
+
+
+def test_chunked_loop_streams_identical_rows(tmp_path, tiny):
+    whole = op.run(tiny, out=tmp_path / "a").steps
+    tiny["chunk"] = 4
+    chunked = op.run(tiny, out=tmp_path / "b").steps
+    pd.testing.assert_frame_equal(whole.drop(columns="run_id"), chunked.drop(columns="run_id"))
+
+
+def test_vmapped_seeds_equal_single_seed_runs(tmp_path, tiny):
+    both = op.run(tiny, out=tmp_path / "both").steps
+    tiny["seeds"], tiny["seed"] = 1, 1
+    second = op.run(tiny, out=tmp_path / "one").steps
+    ids = both["run_id"].unique()
+    assert ids[1] == second["run_id"].iloc[0]  # run ids depend on setting and seed only
+    np.testing.assert_allclose(both[both["run_id"] == ids[1]]["loss"].to_numpy(),
+                               second["loss"].to_numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["local_pl", "global_pl", "constant", "xu2023", "backtracking",
+                                  "plain_inverse_k"])
+def test_every_schedule_decreases_the_loss(tmp_path, tiny, kind):
+    tiny["schedule"] = {"kind": kind}
+    res = op.run(tiny, out=tmp_path)
+    assert set(res.runs["status"]) == {"ok"}
+    for _, grp in res.steps.groupby("run_id"):
+        loss = grp["loss_gap"].to_numpy()
+        assert loss[-1] < 0.2 * loss[0]
