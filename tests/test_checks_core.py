@@ -14,8 +14,14 @@ def test_holds_with_tightness():
 
 
 def test_violation_found_and_located():
-    row = inequality("x", "A", "eq", np.array([1.0, 2.5, 3.0]), np.array([2.0, 2.0, 6.0]),
-                     steps=np.array([10, 11, 12]))
+    row = inequality(
+        "x",
+        "A",
+        "eq",
+        np.array([1.0, 2.5, 3.0]),
+        np.array([2.0, 2.0, 6.0]),
+        steps=np.array([10, 11, 12]),
+    )
     assert row["status"] == "violated" and not row["holds"]
     assert row["n_violations"] == 1 and row["first_violation_step"] == 11
 

@@ -51,7 +51,12 @@ def _bad_cases(tmp_path: Path, tiny: dict):
     yield plain("problem.width", lambda s: s["problem"].update(width=-3))
     yield plain("steps", lambda s: None, ["--set", "steps=-1"])
     yield plain("--set", lambda s: None, ["--set", "steps"])
-    yield "init.W2", tmp_path / "shape", _npy_case(tmp_path / "shape", tiny, X, Y, W1, W2[:, :5]), []
+    yield (
+        "init.W2",
+        tmp_path / "shape",
+        _npy_case(tmp_path / "shape", tiny, X, Y, W1, W2[:, :5]),
+        [],
+    )
     Xn = X.copy()
     Xn[1, 1] = np.nan
     yield "problem.data.X", tmp_path / "nan", _npy_case(tmp_path / "nan", tiny, Xn, Y, W1, W2), []
@@ -68,7 +73,9 @@ def test_user_errors_exit_2_and_write_nothing(tmp_path, tiny):
         folder.mkdir(parents=True, exist_ok=True)
         path = _write_spec(folder, spec)
         out = folder / "out"
-        res = runner.invoke(app, ["run-spec", str(path), "--out", str(out), "--no-progress", *extra])
+        res = runner.invoke(
+            app, ["run-spec", str(path), "--out", str(out), "--no-progress", *extra]
+        )
         assert res.exit_code == 2, (field, res.output)
         assert field in res.output, (field, res.output)
         assert "Traceback" not in res.output
@@ -76,10 +83,23 @@ def test_user_errors_exit_2_and_write_nothing(tmp_path, tiny):
 
 
 def test_subprocess_error_has_no_traceback(tmp_path):
-    path = _write_spec(tmp_path, {"problem": {"kind": "two_layer_linear", "width": 0,
-                                              "data": {"kind": "synthetic"}}})
-    proc = subprocess.run([sys.executable, "-m", "overparam.cli", "run-spec", str(path),
-                           "--out", str(tmp_path / "out")], capture_output=True, text=True)
+    path = _write_spec(
+        tmp_path,
+        {"problem": {"kind": "two_layer_linear", "width": 0, "data": {"kind": "synthetic"}}},
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "overparam.cli",
+            "run-spec",
+            str(path),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert "problem.width" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
@@ -102,12 +122,27 @@ def test_list_shows_paper_a():
 def test_run_spec_then_report(tmp_path, tiny, loss):
     path = _write_spec(tmp_path, tiny)
     out = tmp_path / "out"
-    res = runner.invoke(app, ["run-spec", str(path), "--out", str(out), "--no-progress",
-                              "--set", "problem.width=[8,16]"])
+    res = runner.invoke(
+        app,
+        [
+            "run-spec",
+            str(path),
+            "--out",
+            str(out),
+            "--no-progress",
+            "--set",
+            "problem.width=[8,16]",
+        ],
+    )
     assert res.exit_code == 0, res.output
     root = out / "tiny"
-    for name in ("runs.parquet", "steps.parquet", "checks.parquet", "manifest.json",
-                 "figures/loss.png"):
+    for name in (
+        "runs.parquet",
+        "steps.parquet",
+        "checks.parquet",
+        "manifest.json",
+        "figures/loss.png",
+    ):
         assert (root / name).exists(), name
     res = runner.invoke(app, ["report", str(out)])
     assert res.exit_code == 0 and (out / "index.html").exists()

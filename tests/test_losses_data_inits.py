@@ -49,10 +49,13 @@ def test_minimizer_has_zero_gradient(name):
     rng = np.random.default_rng(2)
     X, Y = _data(name, rng)
     lc = losses.constants(name, 0.05, X, Y)
-    g = jax.grad(losses.make_loss(name, 0.05))(jnp.asarray(lc.W_star), jnp.asarray(X), jnp.asarray(Y))
+    g = jax.grad(losses.make_loss(name, 0.05))(
+        jnp.asarray(lc.W_star), jnp.asarray(X), jnp.asarray(Y)
+    )
     assert float(jnp.linalg.norm(g)) < 1e-10
-    assert lc.l_star == pytest.approx(float(losses.make_loss(name, 0.05)(
-        jnp.asarray(lc.W_star), jnp.asarray(X), jnp.asarray(Y))))
+    assert lc.l_star == pytest.approx(
+        float(losses.make_loss(name, 0.05)(jnp.asarray(lc.W_star), jnp.asarray(X), jnp.asarray(Y)))
+    )
 
 
 def test_logistic_equals_two_class_softmax_with_a_zero_column():
@@ -61,7 +64,9 @@ def test_logistic_equals_two_class_softmax_with_a_zero_column():
     W = rng.standard_normal((X.shape[1], 1))
     Y2 = np.hstack([1 - y, y])
     W2 = np.hstack([np.zeros_like(W), W])
-    assert float(losses.logistic(W, X, y)) == pytest.approx(float(losses.softmax(W2, X, Y2)), rel=1e-13)
+    assert float(losses.logistic(W, X, y)) == pytest.approx(
+        float(losses.softmax(W2, X, Y2)), rel=1e-13
+    )
 
 
 def test_data_generators():
@@ -73,11 +78,14 @@ def test_data_generators():
     assert s.min() >= 1.8 and s.max() <= 2.3
 
 
-@pytest.mark.parametrize(("kind", "std1", "std2"), [
-    ("xavier", np.sqrt(2 / (6 + 400)), np.sqrt(2 / (400 + 5))),
-    ("he", np.sqrt(2 / 6), np.sqrt(2 / 400)),
-    ("lecun", np.sqrt(1 / 6), np.sqrt(1 / 400)),
-])
+@pytest.mark.parametrize(
+    ("kind", "std1", "std2"),
+    [
+        ("xavier", np.sqrt(2 / (6 + 400)), np.sqrt(2 / (400 + 5))),
+        ("he", np.sqrt(2 / 6), np.sqrt(2 / 400)),
+        ("lecun", np.sqrt(1 / 6), np.sqrt(1 / 400)),
+    ],
+)
 def test_fan_inits_have_their_variance(kind, std1, std2):
     """Sample std of 2400 and 2000 entries is within 5% (≈ 3.5 standard errors)."""
     W1, W2 = draw_init(ScaledInit(kind=kind), 6, 5, 400, np.random.default_rng(5), Path("."))
@@ -86,8 +94,12 @@ def test_fan_inits_have_their_variance(kind, std1, std2):
 
 
 def test_gaussian_p_and_orthogonal():
-    W1, _ = draw_init(GaussianInit(kind="gaussian", p=0.375), 6, 5, 1000, np.random.default_rng(6), Path("."))
-    assert W1.std() == pytest.approx(1000 ** -0.375, rel=0.05)
-    W1, W2 = draw_init(ScaledInit(kind="orthogonal", gain=2.0), 6, 5, 40, np.random.default_rng(7), Path("."))
+    W1, _ = draw_init(
+        GaussianInit(kind="gaussian", p=0.375), 6, 5, 1000, np.random.default_rng(6), Path(".")
+    )
+    assert W1.std() == pytest.approx(1000**-0.375, rel=0.05)
+    W1, W2 = draw_init(
+        ScaledInit(kind="orthogonal", gain=2.0), 6, 5, 40, np.random.default_rng(7), Path(".")
+    )
     np.testing.assert_allclose(W1 @ W1.T, 4 * np.eye(6), atol=1e-12)
     np.testing.assert_allclose(W2 @ W2.T, 4 * np.eye(5), atol=1e-12)

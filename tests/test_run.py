@@ -52,7 +52,9 @@ def test_more_seeds_only_runs_the_new_ones(tmp_path, tiny, monkeypatch):
     op.run(tiny, out=tmp_path)
     calls = []
     real = runner.run_batch
-    monkeypatch.setattr(runner, "run_batch", lambda p, s, seeds, st: calls.append(seeds) or real(p, s, seeds, st))
+    monkeypatch.setattr(
+        runner, "run_batch", lambda p, s, seeds, st: calls.append(seeds) or real(p, s, seeds, st)
+    )
     res = op.run(tiny, out=tmp_path, seeds=3)
     assert calls == [[2]]
     assert len(res.runs) == 3
@@ -68,7 +70,9 @@ def test_divergence_is_a_status_and_others_go_on(tmp_path, tiny):
     div = res.runs[res.runs["status"] == "diverged"]
     assert (div["steps_done"] < tiny["steps"]).all()
     ok = res.runs[res.runs["status"] == "ok"]
-    assert (ok["final_loss"] < res.steps.groupby("run_id")["loss"].first()[ok["run_id"]].to_numpy()).all()
+    assert (
+        ok["final_loss"] < res.steps.groupby("run_id")["loss"].first()[ok["run_id"]].to_numpy()
+    ).all()
 
 
 def test_chunked_loop_streams_identical_rows(tmp_path, tiny):
@@ -84,12 +88,14 @@ def test_vmapped_seeds_equal_single_seed_runs(tmp_path, tiny):
     second = op.run(tiny, out=tmp_path / "one").steps
     ids = both["run_id"].unique()
     assert ids[1] == second["run_id"].iloc[0]  # run ids depend on setting and seed only
-    np.testing.assert_allclose(both[both["run_id"] == ids[1]]["loss"].to_numpy(),
-                               second["loss"].to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(
+        both[both["run_id"] == ids[1]]["loss"].to_numpy(), second["loss"].to_numpy(), rtol=1e-12
+    )
 
 
-@pytest.mark.parametrize("kind", ["local_pl", "global_pl", "constant", "xu2023", "backtracking",
-                                  "plain_inverse_k"])
+@pytest.mark.parametrize(
+    "kind", ["local_pl", "global_pl", "constant", "xu2023", "backtracking", "plain_inverse_k"]
+)
 def test_every_schedule_decreases_the_loss(tmp_path, tiny, kind):
     tiny["schedule"] = {"kind": kind}
     res = op.run(tiny, out=tmp_path)

@@ -13,13 +13,30 @@ from overparam.theory import local_pl as th
 
 
 def _ctx(loss_after=None, t=3.0, L=0.7, **consts):
-    c = {"K": 1.3, "mu": 0.4, "alpha1": 2.0, "alpha2": 9.0, "eta0": 0.01, "d": 1.01, "c": 0.5,
-         "L0": 1.0, "beta2": 3.0, "rho_bar0": 0.9, "Delta_tilde": 0.95}
+    c = {
+        "K": 1.3,
+        "mu": 0.4,
+        "alpha1": 2.0,
+        "alpha2": 9.0,
+        "eta0": 0.01,
+        "d": 1.01,
+        "c": 0.5,
+        "L0": 1.0,
+        "beta2": 3.0,
+        "rho_bar0": 0.9,
+        "Delta_tilde": 0.95,
+    }
     c.update(consts)
     return StepContext(
-        t=jnp.asarray(t), L=jnp.asarray(L), grad_norm2=jnp.asarray(2.0), gradl_norm=jnp.asarray(0.8),
-        W_fro=jnp.asarray(2.5), s2min_T=jnp.asarray(3.0), s2max_T=jnp.asarray(11.0),
-        smax_W=jnp.asarray(2.2), consts={k: jnp.asarray(v) for k, v in c.items()},
+        t=jnp.asarray(t),
+        L=jnp.asarray(L),
+        grad_norm2=jnp.asarray(2.0),
+        gradl_norm=jnp.asarray(0.8),
+        W_fro=jnp.asarray(2.5),
+        s2min_T=jnp.asarray(3.0),
+        s2max_T=jnp.asarray(11.0),
+        smax_W=jnp.asarray(2.2),
+        consts={k: jnp.asarray(v) for k, v in c.items()},
         loss_after=loss_after or (lambda eta: jnp.asarray(0.0)),
     )
 
@@ -45,7 +62,8 @@ def test_global_pl_uses_k_bar():
 
 def test_growth_cap_formula():
     assert float(growth_cap(jnp.asarray(4.0), jnp.asarray(0.1), jnp.asarray(2.0))) == pytest.approx(
-        0.1 * 1.01**2, rel=1e-14)
+        0.1 * 1.01**2, rel=1e-14
+    )
 
 
 def test_xu_step_is_root_of_the_cubic():
@@ -60,7 +78,9 @@ def test_backtracking_matches_a_python_loop(variant):
     def f(eta):  # a loss along the ray with a minimum at 0.3
         return 0.7 - 2.0 * eta + 2.0 / 0.6 * eta**2
 
-    sched = schedules.build(BacktrackingSchedule(kind="backtracking", variant=variant, max_evals=40))
+    sched = schedules.build(
+        BacktrackingSchedule(kind="backtracking", variant=variant, max_evals=40)
+    )
     eta, evals, _ = sched.step((), _ctx(loss_after=f))
     ref, n = 1.0, 1
     while not f(ref) <= 0.7 - 0.9 * 2.0 * (ref if variant == "armijo" else 1.0) and n < 40:

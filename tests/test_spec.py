@@ -56,7 +56,10 @@ def test_cartesian_product_order(tiny):
     settings = expand(validate_spec(tiny))
     assert len(settings) == 6
     assert [(s.problem.width, s.schedule.kind) for s in settings][:3] == [
-        (10, "local_pl"), (10, "constant"), (10, "xu2023")]
+        (10, "local_pl"),
+        (10, "constant"),
+        (10, "xu2023"),
+    ]
     # changing a union's kind drops the old kind's keys instead of failing on them
     assert settings[2].schedule.c1 == 0.5
 

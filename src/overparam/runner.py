@@ -189,7 +189,10 @@ def run_batch(
     def on_chunk(start: int, rows: dict[str, np.ndarray]) -> None:
         np.savez(stream / f"chunk-{start:09d}.npz", **rows)
 
-    final, timing = engine.run_chunks(step, carry, data, n_rows, setting.chunk, on_chunk)
+    step_key = json.dumps([setting.problem.loss, setting.problem.ridge, setting.diverge_factor,
+                           setting.schedule.model_dump(mode="json")], sort_keys=True)
+    final, timing = engine.run_chunks(step, carry, data, n_rows, setting.chunk, on_chunk,
+                                      cache_key=step_key)
     chunks = [dict(np.load(f)) for f in sorted(stream.glob("chunk-*.npz"))]
     rows = {k: np.concatenate([c[k] for c in chunks], axis=1) for k in chunks[0]}
     wall = (time.perf_counter() - t_start) / len(seeds)

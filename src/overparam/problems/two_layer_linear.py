@@ -169,7 +169,8 @@ def make_step(setting: Setting, schedule: Schedule, plain: bool, diverge_factor:
         params = carry.params
         W = params[0] if plain else params[0] @ params[1].T
         lval, gradl = jax.value_and_grad(loss_fn)(W, X, Y)
-        gap = lval - c["l_star"]
+        # ℓ* is known to round-off only; the theory's L(t) − ℓ* is clamped at 0.
+        gap = jnp.maximum(lval - c["l_star"], 0.0)
         grads = (gradl,) if plain else (gradl @ params[1], gradl.T @ params[0])
         gn2 = sum(jnp.sum(g * g) for g in grads)
         gradl_norm = jnp.linalg.norm(gradl)
@@ -181,7 +182,8 @@ def make_step(setting: Setting, schedule: Schedule, plain: bool, diverge_factor:
             s2min_T, s2max_T = tl.sigma2_T(params[0], params[1])
 
         def loss_after(eta):
-            return total(tuple(p - eta * g for p, g in zip(params, grads, strict=True))) - c["l_star"]
+            new = total(tuple(p - eta * g for p, g in zip(params, grads, strict=True)))
+            return jnp.maximum(new - c["l_star"], 0.0)
 
         ctx = StepContext(
             t=carry.step.astype(jnp.float64), L=gap, grad_norm2=gn2, gradl_norm=gradl_norm,
