@@ -103,3 +103,15 @@ def test_every_schedule_decreases_the_loss(tmp_path, tiny, kind):
     for _, grp in res.steps.groupby("run_id"):
         loss = grp["loss_gap"].to_numpy()
         assert loss[-1] < 0.5 * loss[0]  # Xu and backtracking (gamma = 0.9) are slow
+
+
+def test_narrow_network_runs_with_theory_not_applicable(tmp_path, tiny):
+    """width < max(n, m): Table 2 is undefined, so Thm 3.2 checks are n/a, never passes."""
+    tiny["problem"]["width"] = 2  # n = 3, m = 2
+    tiny["schedule"] = {"kind": "constant", "eta": 0.01}
+    res = op.run(tiny, out=tmp_path)
+    assert set(res.runs["status"]) == {"ok"} and res.runs["alpha1"].isna().all()
+    checks = res.checks.set_index(["run_id", "check"])
+    thm = checks.xs("A.thm3.2.eq17", level="check")
+    assert (thm["status"] == "not_applicable").all() and not thm["holds"].any()
+    assert (checks.xs("A.thm3.1.pl", level="check")["status"] == "holds").all()

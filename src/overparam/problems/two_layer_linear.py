@@ -29,6 +29,9 @@ COLUMNS = (
     "rate_this_local", "rate_prior_local", "rho_xu", "n_evals",
 )
 
+TABLE2_KEYS = ("lambda_plus", "lambda_minus", "Delta", "Delta_plus", "Delta_minus", "beta1",
+               "beta2", "alpha1", "alpha2")
+
 #: Thm 3.2 reference constants for schedules that do not set c, d (the paper's experiments).
 DEFAULT_C, DEFAULT_D = 0.5, 1.01
 XU_C1, XU_C2 = 0.5, 1.5
@@ -86,7 +89,10 @@ def theory_constants(setting: Setting, inst: Instance) -> dict[str, float]:
     L0 = float(loss_fn(jnp.asarray(inst.W1 @ inst.W2.T), jnp.asarray(inst.X), jnp.asarray(inst.Y)))
     L0 = max(L0 - inst.l_star, 0.0)
     c, d = schedule_cd(setting)
-    t2 = th.table2_constants(inst.W1, inst.W2, inst.W_star, inst.K, inst.mu)
+    if inst.W1.shape[1] >= max(inst.W1.shape[0], inst.W2.shape[0]):
+        t2 = th.table2_constants(inst.W1, inst.W2, inst.W_star, inst.K, inst.mu)
+    else:  # λ_n(D(0)), λ_m(−D(0)) do not exist: Table 2 and Theorem 3.2 say nothing
+        t2 = dict.fromkeys(TABLE2_KEYS, float("nan"))
     em = th.eta_max(inst.K, inst.mu, L0, t2["alpha1"], t2["alpha2"], t2["beta2"], c, d)
     sched = setting.schedule
     choice = getattr(sched, "eta", getattr(sched, "eta0", "eta_max"))
