@@ -29,12 +29,13 @@ def inequality(
     lhs: np.ndarray,
     rhs: np.ndarray,
     steps: np.ndarray | None = None,
-    atol: float = 0.0,
+    atol: float | np.ndarray = 0.0,
     note: str = "",
 ) -> dict:
     """Verdict of lhs ≤ rhs at every entry (NaN entries are skipped and counted in the note).
 
-    Tightness is lhs/rhs where rhs > 0: 1 means the bound is attained.
+    Tightness is lhs/rhs where rhs is resolved (rhs > atol, the round-off floor): 1 means
+    the bound is attained. Entries below the floor are compared but carry no tightness.
     """
     lhs = np.asarray(lhs, dtype=float).ravel()
     rhs = np.asarray(rhs, dtype=float).ravel()
@@ -42,10 +43,11 @@ def inequality(
     finite = np.isfinite(lhs) & np.isfinite(rhs)
     if not finite.any():
         return not_applicable(check, paper, equation, note or "no finite values to compare")
+    atol = np.broadcast_to(np.asarray(atol, dtype=float), finite.shape)[finite]
     lhs, rhs, steps = lhs[finite], rhs[finite], steps[finite]
     slack = RTOL * (np.abs(lhs) + np.abs(rhs)) + atol
     bad = lhs > rhs + slack
-    pos = rhs > 0
+    pos = rhs > np.maximum(atol, 0.0)
     ratio = lhs[pos] / rhs[pos]
     skipped = int((~finite).sum())
     if skipped:

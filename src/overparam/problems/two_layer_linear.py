@@ -121,6 +121,7 @@ def theory_constants(setting: Setting, inst: Instance) -> dict[str, float]:
         "rate_this_local0": float(th.rate_this_local(inst.mu, inst.K, s2min, s2max)),
         "rate_prior_local0": float(th.rate_prior_local(inst.mu, inst.K, s2min, s2max)),
         "rate_plain": 1.0 - inst.mu / inst.K,
+        "resid_scale": float(np.linalg.norm(inst.Y) + np.linalg.norm(inst.X @ inst.W1 @ inst.W2.T)),
     }
     out["rho_bar0"] = out["rho_bar0"] if eta0_ok else float("nan")
     return out
