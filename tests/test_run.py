@@ -115,3 +115,10 @@ def test_narrow_network_runs_with_theory_not_applicable(tmp_path, tiny):
     thm = checks.xs("A.thm3.2.eq17", level="check")
     assert (thm["status"] == "not_applicable").all() and not thm["holds"].any()
     assert (checks.xs("A.thm3.1.pl", level="check")["status"] == "holds").all()
+
+
+def test_sweep_over_words_and_numbers_is_stored(tmp_path, tiny):
+    tiny["schedule"] = {"kind": "constant"}
+    tiny["sweep"] = {"schedule.eta": ["eta_max", 0.01]}
+    res = op.run(tiny, out=tmp_path)
+    assert sorted(set(res.runs["schedule.eta"])) == ["0.01", "eta_max"]

@@ -277,6 +277,16 @@ def execute(plan_: Plan, out: Path, progress: bool = True) -> Result:
     return Result(store.root, plan_.experiment_id)
 
 
+def _uniform_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Parquet needs one type per column: a setting swept over numbers and words
+    (``schedule.eta: [eta_max, 0.01]``) is stored as text."""
+    for col in df.columns[df.dtypes == object]:
+        kinds = {type(v) for v in df[col] if v is not None and not (isinstance(v, float) and v != v)}
+        if len(kinds) > 1:
+            df[col] = [None if v is None else str(v) for v in df[col]]
+    return df
+
+
 def assemble(plan_: Plan, store: ExperimentStore) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Concatenate the plan's runs in plan order (settings, then seeds)."""
     records, step_tables, check_rows = [], [], []
@@ -286,7 +296,7 @@ def assemble(plan_: Plan, store: ExperimentStore) -> tuple[pd.DataFrame, pd.Data
             check_rows.extend(record.pop("checks"))
             records.append(record)
             step_tables.append(steps_df)
-    runs = pd.DataFrame.from_records(records)
+    runs = _uniform_columns(pd.DataFrame.from_records(records))
     steps = pd.concat(step_tables, ignore_index=True)
     checks = pd.DataFrame.from_records(check_rows, columns=list(CHECK_COLUMNS))
     if not checks.empty:
