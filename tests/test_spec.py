@@ -81,3 +81,8 @@ def test_bad_sweep_point_names_field(tiny):
 def test_parse_set_rejects_missing_equals():
     with pytest.raises(SpecError, match="--set"):
         parse_set("steps")
+
+
+def test_constant_accepts_eta0_spelling(tiny):
+    tiny["schedule"] = {"kind": "constant", "eta0": 0.002}
+    assert expand(validate_spec(tiny))[0].schedule.eta == 0.002

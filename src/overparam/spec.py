@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -151,7 +152,7 @@ class ConstantSchedule(Strict):
     """η_t = eta (a number or the Thm 3.2 η_max); bound curve eq 17."""
 
     kind: Literal["constant"]
-    eta: EtaChoice = "eta_max"
+    eta: EtaChoice = Field("eta_max", validation_alias=AliasChoices("eta", "eta0"))
     c: float = Field(0.5, gt=0, lt=1)
     d: float = Field(1.01, gt=1)
 
