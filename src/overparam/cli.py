@@ -15,8 +15,9 @@ from overparam.errors import SpecError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Gradient descent on overparameterized networks, measured against the theory.")
-out_console = Console()
-err_console = Console(stderr=True)
+# Not a terminal (pipes, CI, logs): wide enough that ids and check names never fold.
+out_console = Console(width=None if sys.stdout.isatty() else 200)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 DEFAULT_OUT = Path("overparam-results")
 Quick = Annotated[bool, typer.Option("--quick", help="small sizes: seconds to a minute")]
