@@ -36,9 +36,13 @@ def run_checks(steps: pd.DataFrame, c: dict, plain: bool) -> list[dict]:
     gn2 = steps["grad_norm"].to_numpy() ** 2
     step = steps["step"].to_numpy()
     nxt = L[1:]
-    # Round-off floor of L: the residual is computed to ~eps·scale, so L to ~eps·scale·√(2L).
-    err = 64 * np.finfo(float).eps * c["resid_scale"]
-    floor = err * np.sqrt(2 * np.maximum(L, 0.0)) + err**2
+    # Round-off floor of L − ℓ*: the residual is computed to ~eps·scale, so L to
+    # ~eps·scale·√(2L); and a loss of size |ℓ| is itself only known to ~eps·|ℓ| (this term
+    # dominates for cross-entropy, whose ℓ* is far from 0).
+    eps = np.finfo(float).eps
+    err = 64 * eps * c["resid_scale"]
+    size = np.abs(steps["loss"].to_numpy()) + abs(c["l_star"])
+    floor = err * np.sqrt(2 * np.maximum(L, 0.0)) + err**2 + 64 * eps * size
     pair_floor = np.maximum(floor[:-1], floor[1:])
     rows: list[dict] = []
     if plain:
@@ -55,7 +59,8 @@ def run_checks(steps: pd.DataFrame, c: dict, plain: bool) -> list[dict]:
     rows.append(inequality("A.thm3.1.descent", P, "Thm 3.1 (descent)", nxt,
                            L[:-1] - (eta[:-1] - K_t[:-1] * eta[:-1] ** 2 / 2) * gn2[:-1], step[:-1],
                            atol=pair_floor))
-    rows.append(inequality("A.thm3.1.pl", P, "Thm 3.1 (PL)", mu_t * L, 0.5 * gn2, step))
+    rows.append(inequality("A.thm3.1.pl", P, "Thm 3.1 (PL)", mu_t * L, 0.5 * gn2, step,
+                           atol=np.abs(mu_t) * floor))
     inside = (eta * K_t > 0) & (eta * K_t < 2)
     inside = inside[:-1]
     if inside.any():
