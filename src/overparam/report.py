@@ -295,7 +295,7 @@ pre{background:var(--code);padding:.45rem .6rem;border-radius:6px;overflow-x:aut
 font-size:.85rem}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 ul.summary{margin:.3rem 0;padding-left:1.2rem;font-size:.92rem}
-.figs{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:.7rem;margin:.5rem 0}
+.figs{display:grid;grid-template-columns:repeat(auto-fit,minmax(440px,1fr));gap:.7rem;margin:.5rem 0}
 figure{margin:0;background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:.4rem}
 figure img{width:100%;height:auto;display:block}
 figcaption{font-size:.8rem;color:var(--muted);margin-top:.25rem;word-break:break-all}
