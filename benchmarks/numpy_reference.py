@@ -28,7 +28,7 @@ import numpy as np
 
 from overparam.theory.local_pl import eta_max, theorem32_constants
 
-#: Fig 1 grid (THEORY.md, paper A §4).
+#: Fig 1 grid (paper A §4).
 WIDTHS = (500, 1000, 4000)
 NOISES = (0.1, 1.0, 3.0)  # sigma^2 of local-pl/bound-tightness
 SCHEDULES = ("local_pl", "global_pl", "constant")

@@ -1,6 +1,6 @@
 """Backtracking line search (paper A Algorithm 1), counting loss evaluations.
 
-The printed test L(W − η∇L) ≤ L − γ‖∇L‖² lacks η (THEORY.md Decision); the default is
+The printed test L(W − η∇L) ≤ L − γ‖∇L‖² lacks η (docs/errata.md A3); the default is
 Armijo's L(W − η∇L) ≤ L − γη‖∇L‖², the printed one is ``variant="printed"``.
 """
 

@@ -1,7 +1,7 @@
 """Xu et al. (2023) step: the largest η with Lemma C.1's cubic (eq 62) ≥ 0.
 
-Uniform bounds c1·α1 ≤ σ²min(T_t), σ²max(T_t) ≤ c2·α2 stand in for the spectra (THEORY.md
-Decision); ``measured=True`` uses the measured σ²(T_t) instead.
+Uniform bounds c1·α1 ≤ σ²min(T_t), σ²max(T_t) ≤ c2·α2 stand in for the spectra (docs/errata.md
+A7); ``measured=True`` uses the measured σ²(T_t) instead.
 """
 
 from __future__ import annotations

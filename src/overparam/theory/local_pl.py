@@ -9,7 +9,7 @@ Two kinds of functions:
   ``table2_constants, theorem32_constants, eta_max, a_bounds, drift_bound``, the rates of
   eq 66-68 and the toy landscape of Prop. 2.1 / App. B.
 
-Equation numbers refer to Paper A; see ``shared/spec/THEORY.md`` ("Paper A").
+Equation numbers refer to paper A; decisions on its ambiguities are in docs/errata.md.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def _unit_cubic_root(a3: ArrayLike, a2: ArrayLike, a1: ArrayLike) -> jax.Array:
 
 
 def local_step(K: ArrayLike, s2max_T: ArrayLike, smax_W: ArrayLike, L: ArrayLike) -> jax.Array:
-    """η with η·K_t(η) = 1 (eq 12, 18; THEORY.md Decision): positive root of the monotone cubic.
+    """η with η·K_t(η) = 1 (eq 12, 18; docs/errata.md A5): positive root of the monotone cubic.
 
     6K²σmax(W)L·η³ + 3Kσ²max(T)√(2KL)·η² + (Kσ²max(T) + √(2KL))·η − 1 = 0; for L → 0 it is
     1/(Kσ²max(T)). Safeguarded Newton, relative accuracy ~1e-15.
@@ -110,7 +110,7 @@ def K_bar(
     Delta_tilde: ArrayLike,
     c: ArrayLike,
 ) -> jax.Array:
-    """Uniform smoothness K̄_t (Thm 3.2 / E.1; the roots cover ρ̄0^t and Δ̃^t, THEORY.md Decision).
+    """Uniform smoothness K̄_t (Thm 3.2 / E.1; the roots cover ρ̄0^t and Δ̃^t, docs/errata.md A4).
 
     K̄_t = √(2KL0ρ̄0^t) + 6K²β2L0η0²Δ̃^t + K exp(η0^c)α2[1 + 3√(2KL0Δ̃^t)η0].
     """
@@ -140,7 +140,7 @@ def _xu_root(C: ArrayLike, B: ArrayLike, K: ArrayLike, a: ArrayLike) -> jax.Arra
 def xu_step(
     c1: ArrayLike, c2: ArrayLike, alpha1: ArrayLike, alpha2: ArrayLike, K: ArrayLike, a: ArrayLike
 ) -> jax.Array:
-    """Xu et al. step (eq 62 with uniform bounds, THEORY.md Decision): root of c1α1 − ηa − (Kη/2)(c2α2 + ηa)².
+    """Xu et al. step (eq 62 with uniform bounds, docs/errata.md A7): root of c1α1 − ηa − (Kη/2)(c2α2 + ηa)².
 
     a = ‖∇ℓ‖_F‖W‖_F ≥ 0; a = 0 gives 2c1α1/(K(c2α2)²); returns 0 when c1α1 ≤ 0.
     """
