@@ -280,7 +280,9 @@ def execute(plan_: Plan, out: Path, progress: bool = True) -> Result:
 def _uniform_columns(df: pd.DataFrame) -> pd.DataFrame:
     """Parquet needs one type per column: a setting swept over numbers and words
     (``schedule.eta: [eta_max, 0.01]``) is stored as text."""
-    for col in df.select_dtypes(include="object").columns:
+    for col in df.columns:
+        if pd.api.types.is_numeric_dtype(df[col]) or pd.api.types.is_bool_dtype(df[col]):
+            continue
         kinds = {type(v) for v in df[col] if v is not None and not (isinstance(v, float) and v != v)}
         if len(kinds) > 1:
             df[col] = [None if v is None else str(v) for v in df[col]]
