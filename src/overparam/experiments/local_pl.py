@@ -167,7 +167,7 @@ def _finish_toy(root: Path, runs, steps, checks, quick) -> tuple[list[str], list
               (k_printed, "K_over as printed (eq 59)"),
               (np.abs(k_printed - k_exact) / k_exact, "|printed − exact| / exact")]
     for ax, (val, title) in zip(axes, panels, strict=True):
-        im = ax.pcolormesh(x1, x2, val, shading="auto", cmap="viridis")
+        im = ax.pcolormesh(x1, x2, val, shading="auto", cmap="viridis", rasterized=True)
         ax.contour(x1, x2, x1 * x2, levels=[1.0], colors="w", linewidths=0.8)
         fig.colorbar(im, ax=ax)
         ax.set_title(title)
