@@ -122,3 +122,20 @@ def test_sweep_over_words_and_numbers_is_stored(tmp_path, tiny):
     tiny["sweep"] = {"schedule.eta": ["eta_max", 0.01]}
     res = op.run(tiny, out=tmp_path)
     assert sorted(set(res.runs["schedule.eta"])) == ["0.01", "eta_max"]
+
+
+@pytest.mark.parametrize("loss", ["logistic", "softmax"])
+def test_cross_entropy_runs_report_the_gap_to_l_star(tmp_path, tiny, loss):
+    m = 1 if loss == "logistic" else 3
+    tiny["problem"].update(loss=loss, ridge=0.5)
+    tiny["problem"]["data"] = {"kind": "synthetic", "n": 3, "m": m, "samples": 12, "x": "gaussian",
+                               "target": "teacher_labels", "target_std": 1.0}
+    tiny["schedule"] = {"kind": "backtracking"}
+    tiny["steps"] = 40
+    res = op.run(tiny, out=tmp_path)
+    assert set(res.runs["status"]) == {"ok"} and (res.runs["l_star"] > 0).all()
+    s = res.steps.merge(res.runs[["run_id", "l_star"]])
+    np.testing.assert_allclose(s["loss_gap"], np.maximum(s["loss"] - s["l_star"], 0), rtol=1e-12)
+    last = s.groupby("run_id")["loss_gap"].last() / s.groupby("run_id")["loss_gap"].first()
+    assert (last < 0.1).all()
+    assert not (res.checks["status"] == "violated").any()
