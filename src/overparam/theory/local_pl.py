@@ -284,7 +284,7 @@ def theorem32_constants(
     """µ̄, K̄_0, ρ̄0 = ρ̄(η0, 0) and Δ̃ = (1 + η0^d)ρ̄0 of Theorem 3.2 / E.1 for a given η0."""
     mb = float(mu * (alpha1 - 2.0 * alpha2 * np.expm1(eta0**c)))
     kb0 = float(_K_bar0_np(eta0, K, L0, alpha2, beta2, c))
-    rb0 = 1.0 - mb * eta0 * (2.0 - kb0 * eta0)
+    rb0 = 1.0 - float(_one_minus_rho_bar0(eta0, K, mu, L0, alpha1, alpha2, beta2, c))
     return {"mu_bar": mb, "K_bar0": kb0, "rho_bar0": rb0, "Delta_tilde": (1.0 + eta0**d) * rb0}
 
 
