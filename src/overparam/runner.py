@@ -191,7 +191,7 @@ def run_batch(
 
     step_key = json.dumps([setting.problem.loss, setting.problem.ridge, setting.diverge_factor,
                            setting.schedule.model_dump(mode="json")], sort_keys=True)
-    final, timing = engine.run_chunks(step, carry, data, n_rows, setting.chunk, on_chunk,
+    _, timing = engine.run_chunks(step, carry, data, n_rows, setting.chunk, on_chunk,
                                       cache_key=step_key)
     chunks = [dict(np.load(f)) for f in sorted(stream.glob("chunk-*.npz"))]
     rows = {k: np.concatenate([c[k] for c in chunks], axis=1) for k in chunks[0]}
@@ -231,7 +231,6 @@ def run_batch(
     for f in stream.glob("*"):
         f.unlink()
     stream.rmdir()
-    del final
     return {**timing, "theory_s": theory_s, "wall_s": time.perf_counter() - t_start}
 
 

@@ -50,15 +50,14 @@ class Instance(NamedTuple):
     l_star: float
 
 
-def dims(setting: Setting, base_dir: Path) -> tuple[int, int]:
-    """(n, m) of the end-to-end matrix, known before any seed is drawn."""
+def _given_data(setting: Setting, base_dir: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """User data (npy or inline), read once; None for synthetic data drawn per seed."""
     data = setting.problem.data
     if isinstance(data, NpyData):
-        X, Y = load_data(data, base_dir, setting.problem.loss)
-        return X.shape[1], Y.shape[1]
+        return load_data(data, base_dir, setting.problem.loss)
     if isinstance(data, InlineData):
-        return len(data.X[0]), len(data.Y[0])
-    return data.n, data.m
+        return np.array(data.X, dtype=np.float64), np.array(data.Y, dtype=np.float64)
+    return None
 
 
 def build_instance(setting: Setting, seed: int, base_dir: Path) -> Instance:
@@ -66,14 +65,10 @@ def build_instance(setting: Setting, seed: int, base_dir: Path) -> Instance:
     prob = setting.problem
     rng_init = np.random.default_rng([seed, 1])
     rng_data = np.random.default_rng([seed, 2])
-    n, m = dims(setting, base_dir)
+    given = _given_data(setting, base_dir)
+    n, m = (given[0].shape[1], given[1].shape[1]) if given else (prob.data.n, prob.data.m)
     W1, W2 = draw_init(setting.init, n, m, prob.width, rng_init, base_dir)
-    if isinstance(prob.data, NpyData):
-        X, Y = load_data(prob.data, base_dir, prob.loss)
-    elif isinstance(prob.data, InlineData):
-        X, Y = np.array(prob.data.X, dtype=np.float64), np.array(prob.data.Y, dtype=np.float64)
-    else:
-        X, Y = make_synthetic(prob.data, W1 @ W2.T, rng_data, prob.loss)
+    X, Y = given if given else make_synthetic(prob.data, W1 @ W2.T, rng_data, prob.loss)
     lc = losses.constants(prob.loss, prob.ridge, X, Y)
     return Instance(X, Y, W1, W2, lc.K, lc.mu, lc.W_star, lc.l_star)
 
