@@ -12,7 +12,7 @@ import pytest
 from overparam import losses
 from overparam.data import make_X, random_orthogonal
 from overparam.inits import draw_init
-from overparam.spec import GaussianInit, ScaledInit, SyntheticData
+from overparam.spec import GaussianInit, OrthogonalInit, ScaledInit, SyntheticData
 
 
 def _data(name, rng, N=30, n=4, m=3):
@@ -99,7 +99,7 @@ def test_gaussian_p_and_orthogonal():
     )
     assert W1.std() == pytest.approx(1000**-0.375, rel=0.05)
     W1, W2 = draw_init(
-        ScaledInit(kind="orthogonal", gain=2.0), 6, 5, 40, np.random.default_rng(7), Path(".")
+        OrthogonalInit(kind="orthogonal", gain=2.0), 6, 5, 40, np.random.default_rng(7), Path(".")
     )
     np.testing.assert_allclose(W1 @ W1.T, 4 * np.eye(6), atol=1e-12)
     np.testing.assert_allclose(W2 @ W2.T, 4 * np.eye(5), atol=1e-12)

@@ -29,7 +29,7 @@ def _signature(tree: Any) -> tuple:
 
 
 def run_chunks(
-    step: Callable[[Any, Any], tuple[Any, dict[str, Any]]],
+    step: Callable[[Any, Any, Any], tuple[Any, dict[str, Any]]],
     carry: Any,
     data: Any,
     n_rows: int,
@@ -39,6 +39,7 @@ def run_chunks(
 ) -> tuple[Any, dict[str, float]]:
     """Run ``n_rows`` steps for every seed (leading axis of carry and data).
 
+    ``step(carry, data, k)`` gets one seed's carry and data and the global step index k.
     Returns the final carry and timings: ``compile_s`` (tracing + XLA compilation) and
     ``run_s`` (execution). ``on_chunk(start_row, rows)`` gets arrays of shape (seeds, rows).
     Settings whose step is the same function (``cache_key``) and whose arrays have the same
@@ -46,21 +47,24 @@ def run_chunks(
     """
     length = min(chunk, n_rows)
 
-    def scan_one(c, d):
-        return jax.lax.scan(lambda cc, _: step(cc, d), c, None, length=length)
+    def scan_one(c, d, start):
+        # The step index is not batched, so a step may branch on it (lax.cond) cheaply.
+        ks = start + jax.numpy.arange(length)
+        return jax.lax.scan(lambda cc, k: step(cc, d, k), c, ks)
 
     t0 = time.perf_counter()
     key = None if cache_key is None else (cache_key, length, _signature(carry), _signature(data))
     compiled = _COMPILED.get(key) if key is not None else None
     if compiled is None:
-        compiled = jax.jit(jax.vmap(scan_one)).lower(carry, data).compile()
+        compiled = (jax.jit(jax.vmap(scan_one, in_axes=(0, 0, None)))
+                    .lower(carry, data, np.int32(0)).compile())
         if key is not None:
             _COMPILED[key] = compiled
     compile_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     start = 0
     while start < n_rows:
-        carry, rows = compiled(carry, data)
+        carry, rows = compiled(carry, data, np.int32(start))
         keep = min(length, n_rows - start)
         on_chunk(start, {k: np.asarray(v)[:, :keep] for k, v in rows.items()})
         start += keep

@@ -16,12 +16,10 @@ import numpy as np
 import pandas as pd
 
 import overparam
-from overparam import engine, schedules
+from overparam import engine, problems
 from overparam.checks.core import CHECK_COLUMNS
-from overparam.checks.local_pl import run_checks
 from overparam.errors import SpecError
 from overparam.experiments import Experiment, get_experiment
-from overparam.problems import two_layer_linear as tlp
 from overparam.progress import Progress
 from overparam.spec import (
     Setting,
@@ -35,10 +33,6 @@ from overparam.spec import (
     validate_spec,
 )
 from overparam.store import ExperimentStore, write_json
-
-#: Lemma A.2's dense check runs when the explicit Jacobian has at most this many entries.
-DENSE_JACOBIAN_MAX = 4_000_000
-ETA0_SCHEDULES = {"constant", "local_pl", "global_pl"}
 
 
 @dataclass
@@ -69,17 +63,22 @@ class Plan:
         return len(self.settings) * self.spec.seeds
 
 
+def _paths(node: Any, where: str = "") -> list[tuple[str, Path]]:
+    """Every file path in a setting, with the dotted field that names it."""
+    if isinstance(node, Path):
+        return [(where, node)]
+    if isinstance(node, dict):
+        return [p for k, v in node.items() for p in _paths(v, f"{where}.{k}" if where else k)]
+    if isinstance(node, list | tuple):
+        return [p for i, v in enumerate(node) for p in _paths(v, f"{where}[{i}]")]
+    return []
+
+
 def _file_fingerprints(settings: list[Setting], base_dir: Path) -> dict[str, str]:
     """Content hashes of every .npy a setting reads, so a changed file gets new run ids."""
     out: dict[str, str] = {}
     for s in settings:
-        paths = []
-        data = s.problem.data
-        if data.kind == "npy":
-            paths += [("problem.data.X", data.X), ("problem.data.Y", data.Y)]
-        if s.init.kind == "npy":
-            paths += [("init.W1", s.init.W1), ("init.W2", s.init.W2)]
-        for fieldname, p in paths:
+        for fieldname, p in _paths(s.model_dump()):
             full = p if p.is_absolute() else base_dir / p
             try:
                 out[str(p)] = hashlib.sha256(full.read_bytes()).hexdigest()[:16]
@@ -129,7 +128,7 @@ def plan(
     )
     p.fingerprints = _file_fingerprints(settings, base)
     for s in settings:  # build one instance per setting: catches bad files before any write
-        tlp.build_instance(s, spec.seed, base)
+        problems.family(s).build_instance(s, spec.seed, base)
     return p
 
 
@@ -157,31 +156,16 @@ class Result:
         return json.loads((self.path / "manifest.json").read_text())
 
 
-def _uses_eta0(setting: Setting) -> bool:
-    s = setting.schedule
-    return s.kind in ETA0_SCHEDULES
-
-
 def run_batch(
     plan_: Plan, setting: Setting, seeds: list[int], store: ExperimentStore
 ) -> dict[str, float]:
     """Run the given seeds of one setting together and save each run's part."""
     t_start = time.perf_counter()
-    plain = setting.schedule.kind == "plain_inverse_k"
-    schedule = schedules.build(setting.schedule)
-    insts = [tlp.build_instance(setting, s, plan_.base_dir) for s in seeds]
+    fam = problems.family(setting)
+    insts = [fam.build_instance(setting, s, plan_.base_dir) for s in seeds]
     t_theory = time.perf_counter()
-    consts = [tlp.theory_constants(setting, inst) for inst in insts]
+    consts, carries, data, step, step_key = fam.prepare(setting, insts)
     theory_s = time.perf_counter() - t_theory
-    loop_consts = [{k: np.float64(c[k]) for k in tlp.LOOP_CONSTS} for c in consts]
-    for lc in loop_consts:
-        if not np.isfinite(lc["eta0"]):
-            lc["eta0"] = np.float64(np.nan)
-    carry = engine.stack([tlp.initial_carry(i, schedule, lc, plain)
-                          for i, lc in zip(insts, loop_consts, strict=True)])
-    data = engine.stack([{"X": i.X, "Y": i.Y, "consts": lc}
-                         for i, lc in zip(insts, loop_consts, strict=True)])
-    step = tlp.make_step(setting, schedule, plain, setting.diverge_factor)
     n_rows = setting.steps + 1
     batch_key = hashlib.sha256("".join(plan_.run_id(setting, s) for s in seeds).encode()).hexdigest()[:12]
     stream = store.stream_dir(batch_key)
@@ -189,42 +173,35 @@ def run_batch(
     def on_chunk(start: int, rows: dict[str, np.ndarray]) -> None:
         np.savez(stream / f"chunk-{start:09d}.npz", **rows)
 
-    step_key = json.dumps([setting.problem.loss, setting.problem.ridge, setting.diverge_factor,
-                           setting.schedule.model_dump(mode="json")], sort_keys=True)
-    _, timing = engine.run_chunks(step, carry, data, n_rows, setting.chunk, on_chunk,
-                                      cache_key=step_key)
+    _, timing = engine.run_chunks(step, engine.stack(carries), engine.stack(data), n_rows,
+                                  setting.chunk, on_chunk, cache_key=step_key)
     chunks = [dict(np.load(f)) for f in sorted(stream.glob("chunk-*.npz"))]
     rows = {k: np.concatenate([c[k] for c in chunks], axis=1) for k in chunks[0]}
     wall = (time.perf_counter() - t_start) / len(seeds)
     flat = flatten(setting_dict(setting))
-    n, m = insts[0].X.shape[1], insts[0].Y.shape[1]
+    logged = [k for k in rows if k not in ("t", "alive")]
     for i, seed in enumerate(seeds):
         run_id = plan_.run_id(setting, seed)
         alive = rows["alive"][i]
         dead = np.flatnonzero(~alive)
         last = int(dead[0]) if dead.size else n_rows - 1
-        table = {"step": np.arange(last + 1), **{k: rows[k][i, : last + 1]
-                                                 for k in ("t", *tlp.COLUMNS)}}
+        table = {"step": np.arange(last + 1), "t": rows["t"][i, : last + 1],
+                 **{k: rows[k][i, : last + 1] for k in logged}}
         steps_df = pd.DataFrame(table)
         steps_df.insert(0, "run_id", run_id)
-        steps_df["n_evals"] = steps_df["n_evals"].astype("int64")
-        c = dict(consts[i])
+        if "n_evals" in steps_df:
+            steps_df["n_evals"] = steps_df["n_evals"].astype("int64")
         status, note = ("diverged", f"diverged at step {last}") if dead.size else ("ok", "")
-        if _uses_eta0(setting) and not np.isfinite(c["eta0"]):
-            status, note = "failed", "eta0 = eta_max is undefined (alpha1 <= 0 or no root)"
-        c.update(width=setting.problem.width, n=n, m=m)
-        if not plain and n * m * (n + m) * setting.problem.width <= DENSE_JACOBIAN_MAX:
-            c["lemmaA2"] = tlp.dense_lemma_a2(insts[i].W1, insts[i].W2)
-        checks = [] if status == "failed" else run_checks(steps_df, c, plain)
-        c.pop("lemmaA2", None)
+        why = fam.failure(setting, consts[i])
+        if why:
+            status, note = "failed", why
+        c, extra, checks = fam.finalize(setting, insts[i], consts[i], steps_df, status)
+        steps_df = steps_df[["run_id", "step", "t", *fam.COLUMNS]]
         record = {
             "run_id": run_id, "experiment": plan_.experiment_id, **flat, "seed": seed,
             "status": status, "note": note, "steps_done": int(last if dead.size else setting.steps),
             "wall_s": wall, "theory_s": theory_s / len(seeds), "run_s": timing["run_s"],
-            "compile_s": timing["compile_s"], "batch_size": len(seeds),
-            "final_loss": float(steps_df["loss"].iloc[-1]),
-            "final_loss_gap": float(steps_df["loss_gap"].iloc[-1]),
-            **{k: v for k, v in c.items() if k not in ("width",)},
+            "compile_s": timing["compile_s"], "batch_size": len(seeds), **extra, **c,
             "checks": [{"run_id": run_id, **r} for r in checks],
         }
         store.save_run(run_id, steps_df, record)

@@ -109,7 +109,53 @@ class TwoLayerLinear(Strict):
         return self
 
 
-Problem = Annotated[TwoLayerLinear, Field(discriminator="kind")]
+DEEP_LOSSES = ("squared_half", "squared_mean", "logistic", "softmax")
+
+
+def _paper_c_data() -> SyntheticData:
+    """Paper C, App. G: X ∈ R^{128×1000}, W* ∈ R^{10×128}, ε all N(0, 1)."""
+    return SyntheticData(kind="synthetic", n=128, m=10, samples=1000, x="gaussian",
+                         target="gaussian", target_std=1.0, noise=1.0)
+
+
+class DeepLinear(Strict):
+    """Paper C's network a_N W_N ⋯ W_1 on the convex loss L(W) = (1/m) Σ l(W x_i, y_i).
+
+    Give either ``widths`` [n0, n1, …, nN] (N ≥ 2 weight matrices) or ``depth`` N with
+    equal ``hidden`` widths (n0, nN then come from the data).
+    """
+
+    kind: Literal["deep_linear"]
+    widths: list[PositiveInt] | None = None
+    depth: int | None = Field(None, ge=2, le=64)
+    hidden: PositiveInt | None = None
+    loss: Literal["squared_half", "squared_mean", "logistic", "softmax"] = "squared_half"
+    ridge: NonNegativeFloat = Field(0.0, description="λ of the ridge term λ‖W‖²_X")
+    data: Data = Field(default_factory=_paper_c_data)
+    sigma_min_inner_every: NonNegativeInt = Field(
+        1, description="log σ_min(W_{N−1:2}) every k steps (0: never); it costs O(width³)")
+
+    @model_validator(mode="after")
+    def _check(self) -> DeepLinear:
+        if self.widths is not None:
+            if self.depth is not None or self.hidden is not None:
+                raise ValueError("give either widths or depth + hidden, not both")
+            if len(self.widths) < 3:
+                raise ValueError("widths needs n0, at least one hidden width, and nN (N >= 2)")
+        elif self.depth is None or self.hidden is None:
+            raise ValueError("give widths [n0, n1, ..., nN] or both depth and hidden")
+        if self.loss in ("logistic", "softmax") and self.ridge <= 0:
+            raise ValueError(f"loss {self.loss} needs ridge > 0 (strong convexity)")
+        return self
+
+    def layer_widths(self, nx: int, ny: int) -> list[int]:
+        """[n0, …, nN] given the data's input and output dimensions."""
+        if self.widths is not None:
+            return list(self.widths)
+        return [nx] + [self.hidden] * (self.depth - 1) + [ny]
+
+
+Problem = Annotated[TwoLayerLinear | DeepLinear, Field(discriminator="kind")]
 
 
 # --------------------------------------------------------------------- inits
@@ -128,33 +174,66 @@ class GaussianInit(Strict):
 
 
 class ScaledInit(Strict):
-    """Fan-based Gaussian inits (xavier, he, lecun) and orthogonal rows, times gain."""
+    """Fan-based Gaussian inits (xavier, he, lecun), times gain."""
 
-    kind: Literal["xavier", "he", "lecun", "orthogonal"]
+    kind: Literal["xavier", "he", "lecun"]
     gain: PositiveFloat = 1.0
 
 
+class OrthogonalInit(Strict):
+    """Two-layer: gain × orthonormal rows. Deep linear: paper C's one-peak random orthogonal
+    projections and embeddings (Def. 1) peaking at layer ``peak`` (default: the widest)."""
+
+    kind: Literal["orthogonal"]
+    gain: PositiveFloat = 1.0
+    peak: PositiveInt | None = None
+
+
+class BalancedInit(Strict):
+    """Paper C's special balanced initialization (equal hidden widths)."""
+
+    kind: Literal["balanced"]
+
+
 class NpyInit(Strict):
-    """User weights W1 (n × width), W2 (m × width) from .npy files."""
+    """User weights from .npy files: W1 (n × width), W2 (m × width) for the two-layer
+    network; ``weights`` [W_1, …, W_N] (W_j is n_j × n_{j−1}) for the deep linear one."""
 
     kind: Literal["npy"]
-    W1: Path
-    W2: Path
+    W1: Path | None = None
+    W2: Path | None = None
+    weights: list[Path] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> NpyInit:
+        pair = self.W1 is not None and self.W2 is not None
+        if self.weights is None and not pair:
+            raise ValueError("give W1 and W2 (two-layer) or weights: [W_1, ..., W_N] (deep linear)")
+        if self.weights is not None and (self.W1 is not None or self.W2 is not None):
+            raise ValueError("give either W1/W2 or weights, not both")
+        return self
 
 
-Init = Annotated[GaussianInit | ScaledInit | NpyInit, Field(discriminator="kind")]
+Init = Annotated[GaussianInit | ScaledInit | OrthogonalInit | BalancedInit | NpyInit,
+                 Field(discriminator="kind")]
 
 # ----------------------------------------------------------------- schedules
 EtaChoice = PositiveFloat | Literal["eta_max"]
+#: Named step sizes of the deep linear network (paper C): n_N/(βN) (Thm 1),
+#: (1 − eps)·2n_N/(e^{2c}βN) (Thm 4–6), n_N/(N‖X‖²) (App. G).
+DEEP_ETAS = ("thm1", "thm4", "data_norm")
 
 
 class ConstantSchedule(Strict):
-    """η_t = eta (a number or the Thm 3.2 η_max); bound curve eq 17."""
+    """η_t = eta: a number, paper A's η_max (Thm 3.2; bound curve eq 17), or for the deep
+    linear network thm1, thm4 (with c and eps) or data_norm."""
 
     kind: Literal["constant"]
-    eta: EtaChoice = Field("eta_max", validation_alias=AliasChoices("eta", "eta0"))
+    eta: PositiveFloat | Literal["eta_max", "thm1", "thm4", "data_norm"] = Field(
+        "eta_max", validation_alias=AliasChoices("eta", "eta0"))
     c: float = Field(0.5, gt=0, lt=1)
     d: float = Field(1.01, gt=1)
+    eps: float = Field(0.1, gt=0, lt=1, description="ε of η = (1 − ε)η0 (paper C, Thm 4–6)")
 
 
 class PLSchedule(Strict):
@@ -199,6 +278,43 @@ Schedule = Annotated[
 
 
 # ---------------------------------------------------------------- experiment
+def _problem_defaults(raw: Any) -> Any:
+    """Defaults that depend on the problem: the deep linear network steps with η = n_N/(βN)."""
+    if isinstance(raw, dict):
+        prob = raw.get("problem")
+        kind = prob.get("kind") if isinstance(prob, dict) else getattr(prob, "kind", None)
+        if kind == "deep_linear" and "schedule" not in raw:
+            raw = {**raw, "schedule": {"kind": "constant", "eta": "thm1"}}
+    return raw
+
+
+def _check_problem_fit(problem: Any, init: Any, schedule: Any) -> None:
+    """Inits and schedules that a problem does not support are errors, not silent no-ops."""
+    if problem.kind == "deep_linear":
+        if schedule.kind != "constant":
+            raise SpecError("schedule.kind", "deep_linear supports the constant schedule "
+                            "(eta: a number, thm1, thm4 or data_norm)")
+        if schedule.eta == "eta_max":
+            raise SpecError("schedule.eta", "eta_max is paper A's; deep_linear takes a number, "
+                            "thm1, thm4 or data_norm")
+        if init.kind in ("xavier", "he", "lecun"):
+            raise SpecError("init.kind", "deep_linear supports gaussian, orthogonal, balanced, npy")
+        if init.kind == "gaussian" and init.p is not None:
+            raise SpecError("init.p", "deep_linear's gaussian init takes std (default 1)")
+        if init.kind == "npy" and init.weights is None:
+            raise SpecError("init.weights", "deep_linear reads weights: [W_1.npy, ..., W_N.npy]")
+    else:
+        if schedule.kind == "constant" and schedule.eta in DEEP_ETAS:
+            raise SpecError("schedule.eta", f"{schedule.eta} is for deep_linear; "
+                            "two_layer_linear takes a number or eta_max")
+        if init.kind == "balanced":
+            raise SpecError("init.kind", "balanced is deep_linear's special balanced init")
+        if init.kind == "orthogonal" and init.peak is not None:
+            raise SpecError("init.peak", "peak is for deep_linear's one-peak orthogonal init")
+        if init.kind == "npy" and init.W1 is None:
+            raise SpecError("init.W1", "two_layer_linear reads W1 and W2")
+
+
 class Setting(Strict):
     """One point of an experiment grid: everything a run needs except the seed."""
 
@@ -208,6 +324,13 @@ class Setting(Strict):
     steps: PositiveInt = Field(200, le=MAX_STEPS)
     chunk: PositiveInt = Field(1000, description="steps per compiled chunk streamed to disk")
     diverge_factor: PositiveFloat = Field(1e10, description="loss > factor·L(0) marks divergence")
+
+    _defaults = model_validator(mode="before")(_problem_defaults)
+
+    @model_validator(mode="after")
+    def _fit(self) -> Setting:
+        _check_problem_fit(self.problem, self.init, self.schedule)
+        return self
 
 
 class Spec(Strict):
@@ -226,6 +349,8 @@ class Spec(Strict):
     seed: NonNegativeInt = 0
     sweep: dict[str, list[Any]] = Field(default_factory=dict)
 
+    _defaults = model_validator(mode="before")(_problem_defaults)
+
 
 SETTING_KEYS = tuple(Setting.model_fields)
 
@@ -238,7 +363,7 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     for p in parts:
         if clean and p in {"npy", "synthetic", "inline", "gaussian", "xavier", "he", "lecun", "orthogonal",
                            "constant", "local_pl", "global_pl", "xu2023", "backtracking",
-                           "plain_inverse_k", "two_layer_linear"}:
+                           "plain_inverse_k", "two_layer_linear", "deep_linear", "balanced"}:
             continue
         clean.append(p)
     return ".".join(clean)
@@ -247,6 +372,9 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
 def spec_error_from(exc: ValidationError, prefix: str = "") -> SpecError:
     """Turn pydantic's first error into one line that names the field and the bad value."""
     err = exc.errors()[0]
+    inner = (err.get("ctx") or {}).get("error")
+    if isinstance(inner, SpecError):  # raised by a cross-field check that knows the field
+        return SpecError(f"{prefix}.{inner.field}" if prefix else inner.field, inner.message)
     field = _format_loc(err["loc"])
     if prefix:
         field = f"{prefix}.{field}" if field else prefix
@@ -365,6 +493,8 @@ def expand(spec: Spec) -> list[Setting]:
             settings.append(Setting.model_validate(raw))
         except ValidationError as exc:
             err = spec_error_from(exc)
+            if not keys:
+                raise err from None
             where = ", ".join(f"{k}={json.dumps(v)}" for k, v in zip(keys, combo, strict=True))
             raise SpecError(err.field, f"{err.message} [in sweep point {where}]") from None
     return settings

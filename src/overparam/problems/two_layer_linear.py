@@ -6,6 +6,7 @@ Gram matrices; nothing width×width is formed.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -13,12 +14,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from overparam import losses
+from overparam import losses, schedules
+from overparam.checks.local_pl import run_checks
 from overparam.data import load_data, make_synthetic
 from overparam.inits import draw_init
 from overparam.models import two_layer_linear as tl
 from overparam.schedules import Schedule, StepContext
-from overparam.spec import InlineData, NpyData, Setting
+from overparam.spec import InlineData, NpyData, Setting, setting_dict
 from overparam.theory import local_pl as th
 
 #: Per-step columns of steps.parquet for this problem (besides step, t).
@@ -161,7 +163,7 @@ def make_step(setting: Setting, schedule: Schedule, plain: bool, diverge_factor:
     loss_fn = losses.make_loss(setting.problem.loss, setting.problem.ridge)
     nan = jnp.asarray(jnp.nan)
 
-    def step(carry: Carry, data: dict[str, Any]):
+    def step(carry: Carry, data: dict[str, Any], k: jax.Array):
         X, Y, c = data["X"], data["Y"], data["consts"]
 
         def total(params):
@@ -247,3 +249,54 @@ def dense_lemma_a2(W1: np.ndarray, W2: np.ndarray) -> tuple[float, float, float,
     sv = tl.dense_T_singular_values(W1, W2)
     s2min, s2max = (float(v) for v in tl.sigma2_T(jnp.asarray(W1), jnp.asarray(W2)))
     return float(sv.min() ** 2), float(sv.max() ** 2), s2min, s2max
+
+
+#: Lemma A.2's dense check runs when the explicit Jacobian has at most this many entries.
+DENSE_JACOBIAN_MAX = 4_000_000
+ETA0_SCHEDULES = {"constant", "local_pl", "global_pl"}
+
+
+# -------------------------------------------------------------- the runner's hooks
+def step_key(setting: Setting) -> str:
+    """What makes two settings' compiled steps the same function (shapes are added by the engine)."""
+    return json.dumps([setting.problem.loss, setting.problem.ridge, setting.diverge_factor,
+                       setting_dict(setting)["schedule"]], sort_keys=True)
+
+
+def prepare(setting: Setting, insts: list[Instance]):
+    """Constants, carries, data and step for a batch of seeds of one setting."""
+    plain = setting.schedule.kind == "plain_inverse_k"
+    schedule = schedules.build(setting.schedule)
+    consts = [theory_constants(setting, inst) for inst in insts]
+    loop_consts = [{k: np.float64(c[k]) for k in LOOP_CONSTS} for c in consts]
+    for lc in loop_consts:
+        if not np.isfinite(lc["eta0"]):
+            lc["eta0"] = np.float64(np.nan)
+    carries = [initial_carry(i, schedule, lc, plain)
+               for i, lc in zip(insts, loop_consts, strict=True)]
+    data = [{"X": i.X, "Y": i.Y, "consts": lc} for i, lc in zip(insts, loop_consts, strict=True)]
+    step = make_step(setting, schedule, plain, setting.diverge_factor)
+    return consts, carries, data, step, step_key(setting)
+
+
+def finalize(setting: Setting, inst: Instance, c: dict[str, Any], steps: Any, status: str):
+    """The run record's extra fields and the verdict rows."""
+    plain = setting.schedule.kind == "plain_inverse_k"
+    c = dict(c)
+    n, m = inst.X.shape[1], inst.Y.shape[1]
+    c.update(width=setting.problem.width, n=n, m=m)
+    if not plain and n * m * (n + m) * setting.problem.width <= DENSE_JACOBIAN_MAX:
+        c["lemmaA2"] = dense_lemma_a2(inst.W1, inst.W2)
+    checks = [] if status == "failed" else run_checks(steps, c, plain)
+    c.pop("lemmaA2", None)
+    c.pop("width")
+    extra = {"final_loss": float(steps["loss"].iloc[-1]),
+             "final_loss_gap": float(steps["loss_gap"].iloc[-1])}
+    return c, extra, checks
+
+
+def failure(setting: Setting, c: dict[str, Any]) -> str:
+    """Why the run cannot start ('' when it can): a step size that does not exist."""
+    if setting.schedule.kind in ETA0_SCHEDULES and not np.isfinite(c["eta0"]):
+        return "eta0 = eta_max is undefined (alpha1 <= 0 or no root)"
+    return ""
