@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from overparam.errors import SpecError
@@ -30,7 +31,7 @@ NoProgress = Annotated[bool, typer.Option("--no-progress", help="no progress bar
 
 
 def _fail(exc: SpecError) -> None:
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -59,7 +60,7 @@ def _run(target, quick, seeds, steps, out, sets, no_progress) -> None:
                           str(r.n_not_applicable), r.verdict, f"{r.median_ratio:.3g}")
         out_console.print(table)
     for line in res.manifest.get("summary", []):
-        out_console.print(line, highlight=False)
+        out_console.print(line, highlight=False, markup=False)
     out_console.print(f"results: {res.path}")
 
 

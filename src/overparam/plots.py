@@ -68,19 +68,26 @@ def swept_columns(runs: pd.DataFrame) -> list[str]:
 
 
 def default_figure(root: Path, runs: pd.DataFrame, steps: pd.DataFrame) -> list[str]:
-    """For a user's spec: log10 of the loss gap per setting with the bound curves dashed."""
+    """For a user's spec: log10 of the loss gap per setting, with a bound (paper A) or the
+    convex twin (deep linear) dashed."""
     keys = swept_columns(runs)
     labels = setting_label(runs, keys)
+    twin = "loss_twin" in steps
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for i, (label, grp) in enumerate(runs.groupby(labels, sort=False)):
         color = COLORS[i % len(COLORS)]
         ids = grp["run_id"]
+        if twin:
+            band(ax, log10_curves(steps, ids, "loss"), f"E_DLN(t)  [{label}]", color)
+            mean_curve(ax, log10_curves(steps, ids, "loss_twin"), "convex twin E(t)", color,
+                       ls="--")
+            continue
         band(ax, log10_curves(steps, ids, "loss_gap"), f"L(t) − ℓ*  [{label}]", color)
         kind = grp["schedule.kind"].iloc[0] if "schedule.kind" in grp else ""
         bound = {"local_pl": "bound_local", "global_pl": "bound_global"}.get(kind, "bound_const")
         mean_curve(ax, log10_curves(steps, ids, bound), f"bound ({bound})", color, ls="--")
     ax.set_xlabel("iteration t")
-    ax.set_ylabel("log10 loss")
+    ax.set_ylabel("log10 (loss − minimum)")
     ax.set_title(" / ".join(keys) if keys else "loss and bound")
     ax.legend(loc="best")
     return [save(fig, root, "loss")]

@@ -135,8 +135,33 @@ class DeepLinear(Strict):
     sigma_min_inner_every: NonNegativeInt = Field(
         1, description="log σ_min(W_{N−1:2}) every k steps (0: never); it costs O(width³)")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _data_defaults(cls, raw: Any) -> Any:
+        """Synthetic data for a deep network: Gaussian X, Gaussian teacher (or its labels for
+        cross-entropy), and n, m from ``widths`` unless given."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("data"), dict):
+            return raw
+        data = dict(raw["data"])
+        if data.get("kind") == "synthetic":
+            ce = raw.get("loss") in ("logistic", "softmax")
+            data.setdefault("target", "teacher_labels" if ce else "gaussian")
+            data.setdefault("x", "gaussian")
+            widths = raw.get("widths")
+            if isinstance(widths, list) and len(widths) >= 2:
+                data.setdefault("n", widths[0])
+                data.setdefault("m", widths[-1])
+        return {**raw, "data": data}
+
     @model_validator(mode="after")
     def _check(self) -> DeepLinear:
+        data = self.data
+        if isinstance(data, SyntheticData):
+            if data.target == "init":
+                raise SpecError("problem.data.target", "deep_linear needs gaussian or teacher_labels")
+            if self.widths is not None and (data.n, data.m) != (self.widths[0], self.widths[-1]):
+                raise SpecError("problem.data.n", f"synthetic data of size n = {data.n}, "
+                                f"m = {data.m} do not match widths {self.widths}")
         if self.widths is not None:
             if self.depth is not None or self.hidden is not None:
                 raise ValueError("give either widths or depth + hidden, not both")
@@ -476,7 +501,8 @@ def validate_spec(raw: dict[str, Any]) -> Spec:
 
 def expand(spec: Spec) -> list[Setting]:
     """The Cartesian product of the sweep, as validated settings in a stable order."""
-    base = spec.model_dump(mode="json", include=set(SETTING_KEYS))
+    # exclude_unset keeps "was this given?" (e.g. synthetic n defaults to widths[0]).
+    base = spec.model_dump(mode="json", include=set(SETTING_KEYS), exclude_unset=True)
     keys = list(spec.sweep)
     settings: list[Setting] = []
     for combo in itertools.product(*(spec.sweep[k] for k in keys)):

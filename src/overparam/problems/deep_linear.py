@@ -1,0 +1,311 @@
+"""Paper C's problem: GD (7) on a_N W_N ⋯ W_1 and its convex twin GD (2), in one loop.
+
+Products run in the cheapest order for the shapes: with n_N ≤ n_0 every chain is built
+from the output side (n_N rows), otherwise from the input side (n_0 columns), so a step
+costs O(min(n_0, n_N)·Σ n_j n_{j−1}) and never multiplies two width×width matrices.
+The one diagnostic that needs such products, σ_min(W_{N−1:2}), runs every
+``sigma_min_inner_every`` steps.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from overparam import deep_inits, deep_losses
+from overparam.checks.deep_linear import run_checks
+from overparam.data import load_data, make_synthetic
+from overparam.errors import SpecError
+from overparam.spec import InlineData, NpyData, Setting
+from overparam.theory import deep_linear as th
+
+#: Columns the compiled step writes (besides step, t).
+LOOP_COLUMNS = (
+    "loss", "loss_twin", "objective", "objective_twin", "loss_diff", "deviation_X", "dist_X",
+    "dist_twin_X", "tau_prev", "sigma_min_inner", "sigma_nN_inner", "sec45_rhs", "grad_norm_X", "eta",
+)
+#: Columns derived after the run from the logged ones (τ, its running sup, bound curves).
+DERIVED_COLUMNS = (
+    "tau", "tau_sup", "bound_12a", "bound_12b", "bound_12c", "bound_lemma5", "bound_eq3",
+    "bound_eq4", "bound_thm1",
+)
+COLUMNS = tuple(c for c in LOOP_COLUMNS if c != "tau_prev") + DERIVED_COLUMNS
+
+
+class Instance(NamedTuple):
+    """One seed's problem in paper C's convention: X ∈ R^{n0×m}, Y ∈ R^{nN×m}, W_j ∈ R^{n_j×n_{j−1}}."""
+
+    X: np.ndarray
+    Y: np.ndarray
+    Ws: list[np.ndarray]
+    widths: list[int]
+    lc: deep_losses.DeepLossConstants
+
+
+def _data_loss_name(loss: str) -> str:
+    """The label type the data generator and the .npy checks need for a paper C loss."""
+    return "squared" if loss.startswith("squared") else loss
+
+
+def _data(setting: Setting, rng: np.random.Generator, base_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(X, Y) with samples as columns (the spec's data have samples as rows)."""
+    prob = setting.problem
+    data = prob.data
+    kind = _data_loss_name(prob.loss)
+    if isinstance(data, NpyData):
+        X, Y = load_data(data, base_dir, kind)
+    elif isinstance(data, InlineData):
+        X, Y = np.array(data.X, dtype=np.float64), np.array(data.Y, dtype=np.float64)
+    else:
+        X, Y = make_synthetic(data, np.zeros((data.n, data.m)), rng, kind)
+    return X.T.copy(), Y.T.copy()
+
+
+def build_instance(setting: Setting, seed: int, base_dir: Path) -> Instance:
+    """Draw the data ([seed, 2]) and the initial weights ([seed, 1]); the loss's constants."""
+    prob = setting.problem
+    X, Y = _data(setting, np.random.default_rng([seed, 2]), base_dir)
+    widths = prob.layer_widths(X.shape[0], Y.shape[0])
+    if widths[0] != X.shape[0] or widths[-1] != Y.shape[0]:
+        raise SpecError("problem.widths", f"{widths} must start with the input dimension "
+                        f"{X.shape[0]} and end with the output dimension {Y.shape[0]}")
+    Ws = deep_inits.draw(setting.init, widths, np.random.default_rng([seed, 1]), base_dir)
+    lc = deep_losses.constants(prob.loss, prob.ridge, X, Y)
+    return Instance(X, Y, Ws, widths, lc)
+
+
+# ------------------------------------------------------------------ products
+def _from_output(Ws, a: float):
+    """Left products P_j = W_{N:j+1} (P_N = I) and V = a·W_{N:1}, built from the output side."""
+    ny = Ws[-1].shape[0]
+    lefts = [None] * (len(Ws) + 1)
+    lefts[-1] = jnp.eye(ny, dtype=Ws[0].dtype)
+    for j in range(len(Ws), 0, -1):
+        lefts[j - 1] = Ws[j - 1] if j == len(Ws) else lefts[j] @ Ws[j - 1]
+    return lefts, a * lefts[0]
+
+
+def _layer_grads(Ws, lefts, gV, a: float):
+    """GD (7)'s gradients a W_{N:j+1}ᵀ ∇L W_{j−1:1}ᵀ with every product n_N rows thin:
+    M_1 = ∇L, M_{j+1} = M_j W_jᵀ, and G_j = a P_jᵀ M_j (a rank-n_N outer product)."""
+    grads, M = [], gV
+    for j in range(1, len(Ws) + 1):
+        grads.append(a * (lefts[j].T @ M) if j < len(Ws) else a * M)
+        if j < len(Ws):
+            M = M @ Ws[j - 1].T
+    return grads
+
+
+def end_to_end(Ws, a: float, from_output: bool):
+    """V = a·W_N ⋯ W_1 (and the left products of the output-side order)."""
+    if from_output:
+        return _from_output(Ws, a)
+    lefts, Vt = _from_output([W.T for W in reversed(Ws)], a)
+    return lefts, Vt.T
+
+
+def gradients(Ws, gV, a: float, from_output: bool, lefts):
+    """All layers' gradients for ∇L(V) = gV, in the order chosen by ``end_to_end``."""
+    if from_output:
+        return _layer_grads(Ws, lefts, gV, a)
+    g = _layer_grads([W.T for W in reversed(Ws)], lefts, gV.T, a)
+    return [G.T for G in reversed(g)]
+
+
+def _sv_range(A) -> tuple[jax.Array, jax.Array]:
+    """(σ_max, σ_min) of a matrix with few rows, from its small Gram matrix."""
+    ev = jnp.linalg.eigvalsh(A @ A.T)
+    return jnp.sqrt(jnp.maximum(ev[-1], 0.0)), jnp.sqrt(jnp.maximum(ev[0], 0.0))
+
+
+def inner_sigma_min(Ws) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """σ_min(W_{N−1:2}) and its n_N-th largest singular value (forming the width×width
+    product), and §4.5's lower bound σ_{n_N}(W_{N:2})/σ_max(W_N); NaN for N = 2."""
+    nan = jnp.asarray(jnp.nan)
+    if len(Ws) < 3:
+        return nan, nan, nan
+    P = Ws[1]
+    for W in Ws[2:-1]:
+        P = W @ P
+    sv = jnp.linalg.svd(P, compute_uv=False)
+    nN = Ws[-1].shape[0]
+    left = Ws[-1]
+    for W in reversed(Ws[1:-1]):
+        left = left @ W
+    top_N = _sv_range(Ws[-1])[0]
+    return sv[-1], sv[min(nN, sv.shape[0]) - 1], _sv_range(left)[1] / top_N
+
+
+# --------------------------------------------------------------- constants
+def theory_constants(setting: Setting, inst: Instance) -> dict[str, float]:
+    """Paper C's run constants: κ, q, η, η*, the region constants (14), E(0), ‖V(0) − W*‖²_X."""
+    prob, sched, lc, widths = setting.problem, setting.schedule, inst.lc, inst.widths
+    N = len(widths) - 1
+    a = deep_inits.normalization(widths)
+    V0 = a * np.linalg.multi_dot(inst.Ws[::-1]) if N > 1 else a * inst.Ws[0]
+    loss = deep_losses.make_loss(prob.loss, prob.ridge)
+    L0 = float(loss(jnp.asarray(V0), jnp.asarray(inst.X), jnp.asarray(inst.Y), jnp.asarray(lc.U)))
+    eta = th.eta_choice(sched.eta, widths, lc.beta, lc.lam_max, sched.c, sched.eps)
+    eta_star = N * eta / widths[-1]
+    region = th.region_constants(inst.Ws, widths, lc.U)
+    n_min = min(widths[1:-1])
+    e0 = float(np.sum(((V0 - lc.W_star) @ lc.U) ** 2))
+    out = {
+        "N": N, "n0": widths[0], "nN": widths[-1], "n_min": n_min, "a_N": a,
+        "width_condition": bool(n_min >= max(widths[0], widths[-1])),
+        "alpha": lc.alpha, "beta": lc.beta, "kappa": lc.kappa, "rank_X": lc.rank,
+        "lam_max": lc.lam_max, "lam_min_plus": lc.lam_min_plus, "L_star": lc.L_star,
+        "eta": eta, "eta_star": eta_star, "eta1": th.eta1(widths, lc.beta),
+        "eta0_thm4": th.eta0_thm4(widths, lc.beta, sched.c) if sched.eta == "thm4" else math.nan,
+        "q": float(th.q_rate(lc.alpha, lc.beta, eta_star)),
+        "rate_eq3": th.rate_eq3(lc.alpha, lc.beta, eta_star), "rate_thm1": 1.0 - 1.0 / lc.kappa,
+        "L0": L0, "E0": max(L0 - lc.L_star, 0.0), "e0": e0,
+        "B0": max(L0 - lc.L_star, 0.0) / lc.beta, **region,
+    }
+    out["sigma_ref_inner"] = math.exp(0.5 * sum(math.log(n) for n in widths[2:-1])) if N > 2 \
+        else math.nan
+    out["resid_scale"] = float(np.linalg.norm(inst.Y) + np.linalg.norm(V0 @ inst.X))
+    return out
+
+
+LOOP_CONSTS = ("a_N", "eta", "eta_star", "L_star", "L0")
+
+
+class Carry(NamedTuple):
+    params: Any
+    twin: jax.Array
+    pred: jax.Array  # V(t−1) − η*∇L(V(t−1)): where the convex step would have put V(t)
+    dist_prev: jax.Array  # ‖V(t−1) − W*‖_X
+    t: jax.Array
+    alive: jax.Array
+
+
+def initial_carry(inst: Instance, consts: dict[str, Any]) -> Carry:
+    params = tuple(jnp.asarray(W) for W in inst.Ws)
+    V0 = consts["a_N"] * np.linalg.multi_dot(inst.Ws[::-1]) if len(inst.Ws) > 1 \
+        else consts["a_N"] * inst.Ws[0]
+    nan = jnp.asarray(jnp.nan)
+    return Carry(params=params, twin=jnp.asarray(V0), pred=jnp.full(V0.shape, jnp.nan),
+                 dist_prev=nan, t=jnp.zeros(()), alive=jnp.ones((), bool))
+
+
+def make_step(setting: Setting, widths: list[int]):
+    """The per-seed step: observe V(t) and the twin W(t), update both; returns (carry, row)."""
+    prob = setting.problem
+    loss = deep_losses.make_loss(prob.loss, prob.ridge)
+    from_output = widths[-1] <= widths[0]
+    every = prob.sigma_min_inner_every
+    diverge = setting.diverge_factor
+
+    def step(carry: Carry, data: dict[str, Any], k: jax.Array):
+        X, Y, U, Ws_star, c = data["X"], data["Y"], data["U"], data["W_star"], data["consts"]
+        a = c["a_N"]
+        lefts, V = end_to_end(carry.params, a, from_output)
+        lval, gV = jax.value_and_grad(loss)(V, X, Y, U)
+        ltw, gtw = jax.value_and_grad(loss)(carry.twin, X, Y, U)
+        grads = gradients(carry.params, gV, a, from_output, lefts)
+
+        def x_norm2(A):
+            return jnp.sum((A @ U) ** 2)
+
+        dist = x_norm2(V - Ws_star)
+        nan3 = (jnp.asarray(jnp.nan),) * 3
+        if every:
+            sig, sig_nN, sig_rhs = jax.lax.cond(k % every == 0, inner_sigma_min,
+                                                lambda p: nan3, carry.params)
+        else:
+            sig, sig_nN, sig_rhs = nan3
+        threshold = diverge * jnp.maximum(c["L0"], 1.0)
+        ok = carry.alive & jnp.isfinite(lval) & (lval <= threshold) & jnp.isfinite(ltw)
+        eta, eta_s = c["eta"], c["eta_star"]
+        new_params = tuple(jnp.where(ok, W - eta * G, W)
+                           for W, G in zip(carry.params, grads, strict=True))
+        E, Et = jnp.maximum(lval - c["L_star"], 0.0), jnp.maximum(ltw - c["L_star"], 0.0)
+        row = {
+            "loss": E, "loss_twin": Et, "objective": lval, "objective_twin": ltw,
+            "loss_diff": jnp.abs(lval - ltw), "deviation_X": x_norm2(V - carry.twin),
+            "dist_X": dist, "dist_twin_X": x_norm2(carry.twin - Ws_star),
+            "tau_prev": jnp.sqrt(x_norm2(V - carry.pred)) / carry.dist_prev,
+            "sigma_min_inner": sig, "sigma_nN_inner": sig_nN, "sec45_rhs": sig_rhs, "grad_norm_X": jnp.sqrt(x_norm2(gV)), "eta": eta,
+        }
+        row = {key: jnp.asarray(v, jnp.float64) for key, v in row.items()}
+        row["t"] = carry.t
+        row["alive"] = carry.alive
+        new = Carry(
+            params=new_params, twin=jnp.where(ok, carry.twin - eta_s * gtw, carry.twin),
+            pred=V - eta_s * gV, dist_prev=jnp.sqrt(dist), t=carry.t + jnp.where(ok, eta, 0.0),
+            alive=ok,
+        )
+        return new, row
+
+    return step
+
+
+# -------------------------------------------------------------- the runner's hooks
+def step_key(setting: Setting) -> str:
+    """What makes two settings' compiled steps the same function (shapes are added by the engine)."""
+    p = setting.problem
+    return repr(("deep_linear", p.loss, p.ridge, p.sigma_min_inner_every, setting.diverge_factor))
+
+
+def prepare(setting: Setting, insts: list[Instance]):
+    """Constants, carries, data and step for a batch of seeds of one setting."""
+    consts = [theory_constants(setting, inst) for inst in insts]
+    carries = [initial_carry(inst, c) for inst, c in zip(insts, consts, strict=True)]
+    data = [{"X": i.X, "Y": i.Y, "U": i.lc.U, "W_star": i.lc.W_star,
+             "consts": {k: np.float64(c[k]) for k in LOOP_CONSTS}}
+            for i, c in zip(insts, consts, strict=True)]
+    return consts, carries, data, make_step(setting, insts[0].widths), step_key(setting)
+
+
+def derive(steps: Any, c: dict[str, Any]) -> None:
+    """τ(t) of the transition t → t+1, its running sup before t, and the bound curves."""
+    tau_prev = steps.pop("tau_prev").to_numpy()
+    t = steps["step"].to_numpy(float)
+    steps["tau"] = np.append(tau_prev[1:], np.nan)
+    sup = np.fmax.accumulate(np.nan_to_num(tau_prev, nan=0.0))
+    steps["tau_sup"] = sup
+    q, e0, beta = c["q"], c["e0"], c["beta"]
+    steps["bound_12a"] = np.asarray(th.bound_12a(sup, q, t, e0))
+    steps["bound_12b"] = np.asarray(th.bound_12b(sup, q, t, e0, beta))
+    steps["bound_12c"] = np.asarray(th.bound_12c(sup, q, t, e0, beta))
+    steps["bound_lemma5"] = np.asarray(th.bound_lemma5(sup, q, t, e0))
+    steps["bound_eq3"] = c["E0"] * c["rate_eq3"] ** t
+    steps["bound_eq4"] = 0.5 * beta * q**t * e0
+    steps["bound_thm1"] = c["E0"] * c["rate_thm1"] ** t
+
+
+def finalize(setting: Setting, inst: Instance, c: dict[str, Any], steps: Any, status: str):
+    """Derived columns, the run record's extra fields, and the verdict rows."""
+    derive(steps, c)
+    tau = steps["tau"].to_numpy()
+    c = dict(c)
+    c["tau_max"] = float(np.nanmax(tau)) if np.isfinite(tau).any() else math.nan
+    c["thm1_eps"] = thm1_eps(steps["loss"].to_numpy(), c["kappa"])
+    checks = [] if status == "failed" else run_checks(steps, c, setting)
+    extra = {"final_loss": float(steps["objective"].iloc[-1]),
+             "final_loss_gap": float(steps["loss"].iloc[-1])}
+    return c, extra, checks
+
+
+def thm1_eps(E: np.ndarray, kappa: float) -> float:
+    """The smallest ε with E_DLN(t) ≤ (1 − (1−ε)/κ)^t E_DLN(0) along the run (Theorem 1)."""
+    E = np.asarray(E, float)
+    t = np.arange(E.size, dtype=float)
+    ok = (t > 0) & (E > 0) & np.isfinite(E)
+    if not ok.any() or not E[0] > 0:
+        return math.nan
+    per_step = (E[ok] / E[0]) ** (1.0 / t[ok])
+    return float(np.max(1.0 - kappa * (1.0 - per_step)))
+
+
+def failure(setting: Setting, c: dict[str, Any]) -> str:
+    """Why the run cannot start ('' when it can)."""
+    if not (np.isfinite(c["eta"]) and c["eta"] > 0):
+        return f"step size eta = {c['eta']} is not a positive number"
+    return ""
