@@ -9,7 +9,10 @@ Sections (one invocation runs them all; ``--sections`` picks a subset):
     reference's ``run_one`` called in this process (measured runs, extrapolated);
 (c) scaling of the per-run theory constants with the width (log-log exponent), beside the
     direct O(h³) ``eigvalsh`` of the h×h imbalance D(0);
-(d) compile share of a quick run in a fresh process.
+(d) compile share of a quick run in a fresh process;
+(e) one GD step of paper C's deep linear network at hidden widths 2000 and 5000: achieved
+    GFLOP/s against the machine's matmul throughput on the same products, and the ratio
+    against a plain NumPy loop (``benchmarks/deep_linear_bench.py``).
 
 Prints one table and writes every number to ``bench-results.json`` in the repository root
 (``--quick``: to the temp folder, so a smoke run never overwrites the full numbers).
@@ -41,6 +44,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(BENCH_DIR))
 
+import deep_linear_bench as dlb  # noqa: E402
 import numpy_reference as ref  # noqa: E402
 
 EXPERIMENT = "local-pl/bound-tightness"
@@ -64,6 +68,8 @@ class Config:
     theory_widths: list[int]
     inproc_noise: float
     sections: list[str]
+    deep_widths: list[int]
+    deep_steps: int
     numpy_threads: str
     json_path: Path
     keep: bool
@@ -93,7 +99,8 @@ def make_config(a: argparse.Namespace) -> Config:
         return Config(quick=True, widths=[100, 200], noises=[0.1, 3.0], seeds=3, steps=20,
                       numpy_seeds=a.numpy_seeds or 2, repeats=3, op_repeats=3,
                       theory_widths=[100, 200, 400, 800], inproc_noise=0.3,
-                      sections=a.sections, numpy_threads=a.numpy_threads,
+                      sections=a.sections, deep_widths=[300, 600], deep_steps=10,
+                      numpy_threads=a.numpy_threads,
                       json_path=a.json or Path(tempfile.gettempdir()) / "overparam-bench-results-quick.json",
                       keep=a.keep)
     seeds = 30
@@ -102,7 +109,8 @@ def make_config(a: argparse.Namespace) -> Config:
                   steps=200, numpy_seeds=min(ns, seeds), repeats=a.repeats,
                   op_repeats=a.op_repeats,
                   theory_widths=[500, 1000, 2000, 4000], inproc_noise=0.1,
-                  sections=a.sections, numpy_threads=a.numpy_threads,
+                  sections=a.sections, deep_widths=[2000, 5000], deep_steps=30,
+                  numpy_threads=a.numpy_threads,
                   json_path=a.json or ROOT / "bench-results.json", keep=a.keep)
 
 
@@ -507,6 +515,15 @@ def table_rows(cfg: Config, res: dict[str, Any]) -> list[tuple[str, str, str, st
                      f"table2_constants alone {ex['table2_constants']:.2f}; "
                      + ("< 1.5: linear or better (fixed costs dominate below 1)"
                         if c["theory_constants_subcubic"] else "≥ 1.5: NOT linear")))
+    if "e" in res:
+        for w, d in res["e"]["widths"].items():
+            rows.append((f"(e) deep linear step, width {w}", fmt_stats(d["overparam_step_s"]),
+                         fmt_stats(d["numpy_loop_step_s"]), f"{d['speedup_vs_numpy_loop']:.1f}×",
+                         f"{d['achieved_gflops']:.1f} GFLOP/s achieved vs {d['matmul_gflops']:.1f} "
+                         f"GFLOP/s matmul on the same products = "
+                         f"{100 * d['share_of_matmul']:.0f}% (target "
+                         f"≥{100 * dlb.TARGET_MATMUL_SHARE:.0f}%); NumPy loop does "
+                         f"{d['numpy_loop_flops_per_step'] / d['flops_per_step']:.0f}× the flops"))
     if "d" in res:
         d = res["d"]
         t = d["timings"]
@@ -560,8 +577,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=3, help="repeats of the cheap timings")
     p.add_argument("--op-repeats", type=int, default=1,
                    help="repeats of the warm whole-grid overparam.run in (b) (--quick: 3)")
-    p.add_argument("--sections", nargs="+", default=["a", "b", "c", "d"],
-                   choices=("a", "b", "c", "d"))
+    p.add_argument("--sections", nargs="+", default=["a", "b", "c", "d", "e"],
+                   choices=("a", "b", "c", "d", "e"))
     p.add_argument("--json", type=Path, default=None, help="where to write the results")
     p.add_argument("--keep", action="store_true", help="keep the temporary result folders")
     a = p.parse_args(argv)
@@ -575,10 +592,12 @@ def main(argv: list[str] | None = None) -> None:
     res: dict[str, Any] = {}
     runners: dict[str, Callable[[], dict[str, Any]]] = {
         "a": lambda: section_a(cfg, tmp, threads), "b": lambda: section_b(cfg, tmp, threads),
-        "c": lambda: section_c(cfg, threads), "d": lambda: section_d(cfg, tmp)}
+        "c": lambda: section_c(cfg, threads), "d": lambda: section_d(cfg, tmp),
+        "e": lambda: dlb.section_e(cfg.deep_widths, cfg.deep_steps, numpy_steps=cfg.repeats,
+                                   repeats=cfg.repeats, log=log)}
     errors: dict[str, str] = {}
     try:
-        for key in ("a", "b", "c", "d"):
+        for key in ("a", "b", "c", "d", "e"):
             if key not in cfg.sections:
                 continue
             t0 = time.perf_counter()

@@ -1,4 +1,4 @@
-"""The main job, `overparam reproduce --quick`, end to end, and what paper A's figures claim."""
+"""The main job, `overparam reproduce --quick`, end to end, and what the papers' figures claim."""
 
 from __future__ import annotations
 
@@ -36,11 +36,15 @@ def test_every_experiment_has_tables_figures_and_verdicts(results, eid):
     for fig in manifest["figures"]:
         assert (root / fig).stat().st_size > 10_000
         assert (root / fig).with_suffix(".pdf").exists()
-    assert set(runs["status"]) == {"ok"}
+    # Paper C's GD leaves its twin and diverges at hidden widths 128 and 200 (errata C2).
+    allowed_status = {"ok", "diverged"} if manifest["paper"] == "C" else {"ok"}
+    assert set(runs["status"]) <= allowed_status and "ok" in set(runs["status"])
     assert set(steps["run_id"]) == set(runs["run_id"])
     assert not checks.empty
-    # Paper A's theorems hold on every run where they apply; a violation is a bug somewhere.
-    violated = checks[checks["status"] == "violated"]
+    # Theorems hold on every run where they apply; a violation is a bug somewhere, except
+    # the statements found wrong (errata C3) or stated only for an unspecified width (C4).
+    findings = {"C.sec45.ineq", "C.thm1.rate", "C.thm4.rate"}
+    violated = checks[(checks["status"] == "violated") & ~checks["check"].isin(findings)]
     assert violated.empty, violated[["check", "run_id", "note"]].to_string()
     html = (results / "index.html").read_text()
     for fig in manifest["figures"]:
@@ -71,3 +75,28 @@ def test_toy_landscape_reports_the_eq59_erratum(results):
     _, manifest, _, _, _ = _load(results, "local-pl/toy-landscape")
     line = next(line for line in manifest["summary"] if line.startswith("eq 59 erratum"))
     assert float(line.split("=")[1].split()[0]) > 0.1
+
+
+def test_trajectory_comparison_twin_and_network_meet_at_width(results):
+    _, _, runs, steps, checks = _load(results, "trajectory/comparison")
+    widest = runs[runs["n_min"] == runs["n_min"].max()]
+    assert set(widest["status"]) == {"ok"}
+    dev = steps.groupby("run_id")["deviation_X"].max() / runs.set_index("run_id")["e0"]
+    assert (dev[widest["run_id"]] < 0.1).all(), dev
+    assert (dev[runs[runs["n_min"] == 128]["run_id"]] > 1).all()
+    on_gaussian = checks.merge(runs[["run_id", "init.kind"]])
+    sec45 = on_gaussian[(on_gaussian["check"] == "C.sec45.ineq")
+                        & (on_gaussian["init.kind"] == "gaussian")]
+    assert set(sec45["status"]) == {"violated"}  # errata C3
+    assert set(checks[checks["check"] == "C.sec45.ineq_nN"]["status"]) <= {"holds",
+                                                                         "not_applicable"}
+
+
+def test_width_sweep_fits_a_decaying_power_law(results):
+    _, manifest, _, _, _ = _load(results, "trajectory/width-sweep")
+    fits = [line for line in manifest["summary"] if "∝ n_min^" in line]
+    assert len(fits) == 8  # 2 depths × 2 inits × 2 quantities
+    for line in fits:
+        slope = float(line.split("∝ n_min^")[1].split()[0])
+        hi = float(line.split("CI [")[1].split(",")[1].split("]")[0])
+        assert slope < 0 and hi < 0, line

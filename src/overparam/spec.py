@@ -159,16 +159,19 @@ class DeepLinear(Strict):
         if isinstance(data, SyntheticData):
             if data.target == "init":
                 raise SpecError("problem.data.target", "deep_linear needs gaussian or teacher_labels")
-            if self.widths is not None and (data.n, data.m) != (self.widths[0], self.widths[-1]):
-                raise SpecError("problem.data.n", f"synthetic data of size n = {data.n}, "
-                                f"m = {data.m} do not match widths {self.widths}")
+            for key, size, end in (("n", data.n, 0), ("m", data.m, -1)):
+                if self.widths and size != self.widths[end]:
+                    raise SpecError(f"problem.data.{key}", f"is {size} but widths "
+                                    f"{'starts' if end == 0 else 'ends'} with {self.widths[end]}")
         if self.widths is not None:
             if self.depth is not None or self.hidden is not None:
-                raise ValueError("give either widths or depth + hidden, not both")
+                raise SpecError("problem.widths", "give either widths or depth + hidden, not both")
             if len(self.widths) < 3:
-                raise ValueError("widths needs n0, at least one hidden width, and nN (N >= 2)")
+                raise SpecError("problem.widths",
+                                "needs n0, at least one hidden width, and nN (N >= 2)")
         elif self.depth is None or self.hidden is None:
-            raise ValueError("give widths [n0, n1, ..., nN] or both depth and hidden")
+            raise SpecError("problem.widths", "give widths [n0, n1, ..., nN] or both depth and "
+                            "hidden")
         if self.loss in ("logistic", "softmax") and self.ridge <= 0:
             raise ValueError(f"loss {self.loss} needs ridge > 0 (strong convexity)")
         return self

@@ -117,5 +117,5 @@ def run_checks(steps: pd.DataFrame, c: dict, setting) -> list[dict]:
                            full["sigma_nN_inner"].to_numpy(), step,
                            atol=1e-12 * np.nanmax(np.abs(rhs)),
                            note="the same with the nN-th singular value of W_(N-1:2), "
-                                "which the argument proves (docs/errata.md C3)"))
+                                "which the argument proves (errata C3)"))
     return rows
