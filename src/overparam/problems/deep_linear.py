@@ -45,6 +45,7 @@ class Instance(NamedTuple):
     Ws: list[np.ndarray]
     widths: list[int]
     lc: deep_losses.DeepLossConstants
+    V0: np.ndarray  # a_N W_N(0) ⋯ W_1(0), the twin's start
 
 
 def _data_loss_name(loss: str) -> str:
@@ -76,7 +77,8 @@ def build_instance(setting: Setting, seed: int, base_dir: Path) -> Instance:
                         f"{X.shape[0]} and end with the output dimension {Y.shape[0]}")
     Ws = deep_inits.draw(setting.init, widths, np.random.default_rng([seed, 1]), base_dir)
     lc = deep_losses.constants(prob.loss, prob.ridge, X, Y)
-    return Instance(X, Y, Ws, widths, lc)
+    V0 = deep_inits.normalization(widths) * np.linalg.multi_dot(Ws[::-1])  # cheapest order
+    return Instance(X, Y, Ws, widths, lc, V0)
 
 
 # ------------------------------------------------------------------ products
@@ -147,7 +149,7 @@ def theory_constants(setting: Setting, inst: Instance) -> dict[str, float]:
     prob, sched, lc, widths = setting.problem, setting.schedule, inst.lc, inst.widths
     N = len(widths) - 1
     a = deep_inits.normalization(widths)
-    V0 = a * np.linalg.multi_dot(inst.Ws[::-1]) if N > 1 else a * inst.Ws[0]
+    V0 = inst.V0
     loss = deep_losses.make_loss(prob.loss, prob.ridge)
     L0 = float(loss(jnp.asarray(V0), jnp.asarray(inst.X), jnp.asarray(inst.Y), jnp.asarray(lc.U)))
     eta = th.eta_choice(sched.eta, widths, lc.beta, lc.lam_max, sched.c, sched.eps)
@@ -187,8 +189,7 @@ class Carry(NamedTuple):
 
 def initial_carry(inst: Instance, consts: dict[str, Any]) -> Carry:
     params = tuple(jnp.asarray(W) for W in inst.Ws)
-    V0 = consts["a_N"] * np.linalg.multi_dot(inst.Ws[::-1]) if len(inst.Ws) > 1 \
-        else consts["a_N"] * inst.Ws[0]
+    V0 = inst.V0
     nan = jnp.asarray(jnp.nan)
     return Carry(params=params, twin=jnp.asarray(V0), pred=jnp.full(V0.shape, jnp.nan),
                  dist_prev=nan, t=jnp.zeros(()), alive=jnp.ones((), bool))
