@@ -73,6 +73,8 @@ def default_figure(root: Path, runs: pd.DataFrame, steps: pd.DataFrame) -> list[
     keys = swept_columns(runs)
     labels = setting_label(runs, keys)
     twin = "loss_twin" in steps
+    if "cos_theta" in steps:
+        return [_angle_figure(root, runs, steps, labels, keys)]
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for i, (label, grp) in enumerate(runs.groupby(labels, sort=False)):
         color = COLORS[i % len(COLORS)]
@@ -91,3 +93,19 @@ def default_figure(root: Path, runs: pd.DataFrame, steps: pd.DataFrame) -> list[
     ax.set_title(" / ".join(keys) if keys else "loss and bound")
     ax.legend(loc="best")
     return [save(fig, root, "loss")]
+
+
+def _angle_figure(root: Path, runs: pd.DataFrame, steps: pd.DataFrame, labels: pd.Series,
+                  keys: list[str]) -> str:
+    """Paper D's user runs: 1 − cos θ against flow time, with the theorem's lower bound."""
+    gap = steps.assign(gap=2 * np.sin(steps["theta"] / 2) ** 2, bound=1 - steps["bound_lower"])
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for i, (label, grp) in enumerate(runs.groupby(labels, sort=False)):
+        color = COLORS[i % len(COLORS)]
+        band(ax, log10_curves(gap, grp["run_id"], "gap", x="t"), f"1 − cos θ  [{label}]", color)
+        mean_curve(ax, log10_curves(gap, grp["run_id"], "bound", x="t"), "bound", color, ls="--")
+    ax.set_xlabel("flow time t (= Σ η)")
+    ax.set_ylabel("log10 (1 − cos θ(t))")
+    ax.set_title(" / ".join(keys) if keys else "angle to v and the bound")
+    ax.legend(loc="best")
+    return save(fig, root, "angle")

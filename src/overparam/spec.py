@@ -183,7 +183,128 @@ class DeepLinear(Strict):
         return [nx] + [self.hidden] * (self.depth - 1) + [ny]
 
 
-Problem = Annotated[TwoLayerLinear | DeepLinear, Field(discriminator="kind")]
+class Distribution(Strict):
+    """A spherically symmetric law of x ∈ R^dim (paper D, Assumption 1): standard Gaussian,
+    uniform on the sphere, multivariate Student-t (df), or x = R·u with the radius R drawn from a
+    scipy.stats law (``law``, ``args``, ``scale``; folded to |R| where it takes negative values)."""
+
+    kind: Literal["gaussian", "uniform_sphere", "student_t", "radial"] = "uniform_sphere"
+    df: PositiveFloat | None = Field(None, description="student_t: degrees of freedom (> 1)")
+    law: str | None = Field(None, description="radial: a scipy.stats continuous distribution")
+    args: list[float] = Field(default_factory=list, description="radial: the law's shape parameters")
+    scale: PositiveFloat = 1.0
+
+    @model_validator(mode="after")
+    def _check(self) -> Distribution:
+        if self.kind == "student_t" and self.df is None:
+            raise SpecError("problem.distribution.df", "student_t needs df (> 1)")
+        if self.kind != "student_t" and self.df is not None:
+            raise SpecError("problem.distribution.df", f"df is for student_t, not {self.kind}")
+        if self.kind == "radial" and not self.law:
+            raise SpecError("problem.distribution.law", "radial needs law: a scipy.stats name")
+        if self.kind != "radial" and (self.law is not None or self.args or self.scale != 1.0):
+            raise SpecError("problem.distribution.law", f"law, args, scale are for radial, not "
+                            f"{self.kind}")
+        return self
+
+
+class PopulationGD(Strict):
+    """Gradient descent on the population loss (exact quadrature) or on a fixed sample."""
+
+    kind: Literal["gd"]
+    gradient: Literal["population", "sample"] = "population"
+    samples: PositiveInt | None = Field(None, description="size of the fixed sample (gradient: sample)")
+
+    @model_validator(mode="after")
+    def _check(self) -> PopulationGD:
+        if (self.gradient == "sample") != (self.samples is not None):
+            raise SpecError("problem.dynamics.samples",
+                            "give samples exactly when gradient is sample")
+        return self
+
+
+class SGD(Strict):
+    """Minibatch SGD: fresh draws from the distribution each step (samples unset), or batches
+    drawn with replacement from a fixed sample of ``samples`` points."""
+
+    kind: Literal["sgd"]
+    batch: PositiveInt = 1000
+    samples: PositiveInt | None = None
+
+
+class Flow(Strict):
+    """Gradient flow on all layers (``flow``) or the induced end-to-end flow (14) of a balanced
+    net (``induced_flow``), solved by diffrax with adaptive steps. Rows are saved every η of
+    flow time (the schedule's eta), so t = Σ η as for GD."""
+
+    kind: Literal["flow", "induced_flow"]
+    gradient: Literal["population", "sample"] = "population"
+    samples: PositiveInt | None = None
+    solver: Literal["tsit5", "dopri8", "kvaerno5"] = "tsit5"
+    rtol: PositiveFloat = 1e-10
+    atol: PositiveFloat = 1e-12
+    max_steps: PositiveInt = Field(100_000, description="solver steps allowed per saved interval")
+
+    @model_validator(mode="after")
+    def _check(self) -> Flow:
+        if (self.gradient == "sample") != (self.samples is not None):
+            raise SpecError("problem.dynamics.samples",
+                            "give samples exactly when gradient is sample")
+        return self
+
+
+Dynamics = Annotated[PopulationGD | SGD | Flow, Field(discriminator="kind")]
+
+
+class LinearClassifier(Strict):
+    """Paper D: a (deep) linear classifier W_N ⋯ W_1 x (N = depth; N = 1 is logistic
+    regression) trained on the logistic loss with labels y = sgn(vᵀx) and spherically
+    symmetric x ∈ R^dim. Give ``depth`` with ``hidden`` widths, or ``widths`` [dim, n1, …, 1]."""
+
+    kind: Literal["linear_classifier"]
+    dim: int = Field(2, ge=2, le=100_000)
+    depth: int = Field(1, ge=1, le=64)
+    hidden: PositiveInt | None = Field(None, description="hidden widths (default dim)")
+    widths: list[PositiveInt] | None = None
+    v: list[float] | None = Field(None, description="the labelling direction (default e_dim)")
+    distribution: Distribution = Field(default_factory=Distribution)
+    dynamics: Dynamics = Field(default_factory=lambda: PopulationGD(kind="gd"))
+    quadrature_level: int = Field(4, ge=2, le=8, description="tanh-sinh step 2^-level in angle")
+    radius_level: int = Field(5, ge=2, le=8, description="step 2^-level of the radius rule")
+    restart_step: NonNegativeInt | None = Field(
+        None, description="also draw the bounds from this row on (the paper's n = 5000, 18000)")
+    delta: PositiveFloat = Field(1.0, description="δ of Lemma 5 / condition (11)")
+
+    @model_validator(mode="after")
+    def _check(self) -> LinearClassifier:
+        if self.widths is not None:
+            if len(self.widths) < 2 or self.widths[0] != self.dim or self.widths[-1] != 1:
+                raise SpecError("problem.widths", f"must be [dim = {self.dim}, n1, ..., 1], "
+                                f"got {self.widths}")
+            if "depth" in self.model_fields_set or self.hidden is not None:
+                raise SpecError("problem.widths", "give either widths or depth + hidden")
+        if self.v is not None:
+            if len(self.v) != self.dim:
+                raise SpecError("problem.v", f"needs dim = {self.dim} entries, got {len(self.v)}")
+            if not any(self.v):
+                raise SpecError("problem.v", "must not be the zero vector")
+        return self
+
+    def layer_widths(self) -> list[int]:
+        """[dim, n1, …, n_{N−1}, 1]."""
+        if self.widths is not None:
+            return list(self.widths)
+        return [self.dim] + [self.hidden or self.dim] * (self.depth - 1) + [1]
+
+    def unit_v(self) -> list[float]:
+        """v normalized to the unit sphere (default e_dim)."""
+        if self.v is None:
+            return [0.0] * (self.dim - 1) + [1.0]
+        n = sum(x * x for x in self.v) ** 0.5
+        return [x / n for x in self.v]
+
+
+Problem = Annotated[TwoLayerLinear | DeepLinear | LinearClassifier, Field(discriminator="kind")]
 
 
 # --------------------------------------------------------------------- inits
@@ -242,7 +363,41 @@ class NpyInit(Strict):
         return self
 
 
-Init = Annotated[GaussianInit | ScaledInit | OrthogonalInit | BalancedInit | NpyInit,
+class RankOneInit(Strict):
+    """Paper D's initialization of a linear classifier with end-to-end vector w_e(0): either
+    ``w0`` or the angle ``theta0`` (radians, to v) and ``norm0``; default the paper's
+    w_e(0) = (0.6, −0.8) relation (cos θ0 = −0.8, norm 1). Deep nets get rank-one layers
+    W_1 = s_1 u_2 w̄0ᵀ, W_j = s_j u_{j+1}u_jᵀ, W_N = s_N u_Nᵀ with random unit u_j:
+    ``balanced`` puts s_j = ‖w0‖^{1/N} on every layer (balanced for any norm); ``paper`` is
+    §5's literal construction (all of ‖w0‖ on W_1: balanced only when ‖w0‖ = 1); ``scaled``
+    multiplies the balanced layers by ``layer_scales`` (product 1: same w_e(0), unbalanced)."""
+
+    kind: Literal["rank_one"]
+    w0: list[float] | None = None
+    theta0: float | None = Field(None, ge=0.0, le=3.141592653589793)
+    norm0: PositiveFloat = 1.0
+    layers: Literal["balanced", "paper", "scaled"] = "balanced"
+    layer_scales: list[PositiveFloat] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> RankOneInit:
+        if self.w0 is not None and (self.theta0 is not None or "norm0" in self.model_fields_set):
+            raise SpecError("init.w0", "give either w0 or theta0 (+ norm0), not both")
+        if self.w0 is not None and not any(self.w0):
+            raise SpecError("init.w0", "must not be the zero vector")
+        if (self.layers == "scaled") != (self.layer_scales is not None):
+            raise SpecError("init.layer_scales", "give layer_scales exactly when layers is scaled")
+        if self.layer_scales is not None:
+            prod = 1.0
+            for c in self.layer_scales:
+                prod *= c
+            if abs(prod - 1.0) > 1e-9:
+                raise SpecError("init.layer_scales", f"must multiply to 1 (keeps w_e(0)); "
+                                f"the product is {prod:.6g}")
+        return self
+
+
+Init = Annotated[GaussianInit | ScaledInit | OrthogonalInit | BalancedInit | NpyInit | RankOneInit,
                  Field(discriminator="kind")]
 
 # ----------------------------------------------------------------- schedules
@@ -293,6 +448,16 @@ class BacktrackingSchedule(Strict):
     max_evals: PositiveInt = 60
 
 
+class PowerSchedule(Strict):
+    """η_k = max(eta0·(k + 1)^−power, eta_min): a decaying step bounded below (paper D, Thm 2
+    needs η₊ ≥ η_k ≥ η₋ > 0)."""
+
+    kind: Literal["power"]
+    eta0: PositiveFloat
+    power: NonNegativeFloat = 0.5
+    eta_min: PositiveFloat = 1e-6
+
+
 class PlainSchedule(Strict):
     """Problem 1: plain GD on W = W1(0)W2(0)ᵀ with η = 1/K (App. G.2)."""
 
@@ -300,7 +465,8 @@ class PlainSchedule(Strict):
 
 
 Schedule = Annotated[
-    ConstantSchedule | PLSchedule | XuSchedule | BacktrackingSchedule | PlainSchedule,
+    ConstantSchedule | PLSchedule | XuSchedule | BacktrackingSchedule | PlainSchedule
+    | PowerSchedule,
     Field(discriminator="kind"),
 ]
 
@@ -313,11 +479,40 @@ def _problem_defaults(raw: Any) -> Any:
         kind = prob.get("kind") if isinstance(prob, dict) else getattr(prob, "kind", None)
         if kind == "deep_linear" and "schedule" not in raw:
             raw = {**raw, "schedule": {"kind": "constant", "eta": "thm1"}}
+        if kind == "linear_classifier":
+            raw = {"schedule": {"kind": "constant", "eta": 0.01}, "init": {"kind": "rank_one"},
+                   **raw}
     return raw
 
 
 def _check_problem_fit(problem: Any, init: Any, schedule: Any) -> None:
     """Inits and schedules that a problem does not support are errors, not silent no-ops."""
+    if problem.kind == "linear_classifier":
+        flow = problem.dynamics.kind in ("flow", "induced_flow")
+        if schedule.kind not in ("constant", "power") or (flow and schedule.kind != "constant"):
+            raise SpecError("schedule.kind", "linear_classifier takes constant (a number; for "
+                            "flows the spacing of saved times) or power (GD, SGD)")
+        if schedule.kind == "constant" and not isinstance(schedule.eta, float | int):
+            raise SpecError("schedule.eta", f"{schedule.eta} is not defined for "
+                            "linear_classifier; give a number")
+        if init.kind not in ("rank_one", "gaussian"):
+            raise SpecError("init.kind", "linear_classifier supports rank_one and gaussian")
+        if init.kind == "gaussian" and init.p is not None:
+            raise SpecError("init.p", "linear_classifier's gaussian init takes std")
+        if problem.dynamics.kind == "induced_flow" and init.kind != "rank_one":
+            raise SpecError("init.kind", "induced_flow starts from w_e(0): use rank_one")
+        w0 = getattr(init, "w0", None)
+        if w0 is not None and len(w0) != problem.dim:
+            raise SpecError("init.w0", f"needs dim = {problem.dim} entries, got {len(w0)}")
+        scales = getattr(init, "layer_scales", None)
+        if scales is not None and len(scales) != len(problem.layer_widths()) - 1:
+            raise SpecError("init.layer_scales", f"needs one scale per layer "
+                            f"({len(problem.layer_widths()) - 1})")
+        return
+    if schedule.kind == "power":
+        raise SpecError("schedule.kind", "power is for linear_classifier")
+    if init.kind == "rank_one":
+        raise SpecError("init.kind", "rank_one is for linear_classifier")
     if problem.kind == "deep_linear":
         if schedule.kind != "constant":
             raise SpecError("schedule.kind", "deep_linear supports the constant schedule "
@@ -376,6 +571,9 @@ class Spec(Strict):
     seeds: PositiveInt = Field(1, le=MAX_SEEDS)
     seed: NonNegativeInt = 0
     sweep: dict[str, list[Any]] = Field(default_factory=dict)
+    cases: list[dict[str, Any]] = Field(
+        default_factory=list, description="distinct configurations ({dotted.key: value} each); "
+        "the sweep's product is taken within every case")
 
     _defaults = model_validator(mode="before")(_problem_defaults)
 
@@ -391,7 +589,9 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     for p in parts:
         if clean and p in {"npy", "synthetic", "inline", "gaussian", "xavier", "he", "lecun", "orthogonal",
                            "constant", "local_pl", "global_pl", "xu2023", "backtracking",
-                           "plain_inverse_k", "two_layer_linear", "deep_linear", "balanced"}:
+                           "plain_inverse_k", "two_layer_linear", "deep_linear", "balanced",
+                           "linear_classifier", "rank_one", "power", "gd", "sgd", "flow",
+                           "induced_flow"}:
             continue
         clean.append(p)
     return ".".join(clean)
@@ -499,7 +699,19 @@ def validate_spec(raw: dict[str, Any]) -> Spec:
             raise SpecError(f"sweep.{key}", "a sweep needs at least one value")
         if key.split(".")[0] not in SETTING_KEYS:
             raise SpecError(f"sweep.{key}", f"unknown key; sweepable roots: {', '.join(SETTING_KEYS)}")
+    for i, case in enumerate(spec.cases):
+        for key in case:
+            if key.split(".")[0] not in SETTING_KEYS:
+                raise SpecError(f"cases[{i}].{key}",
+                                f"unknown key; roots: {', '.join(SETTING_KEYS)}")
     return spec
+
+
+def _override(raw: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+    """Set one dotted key of a setting; changing a union's kind drops the old kind's keys."""
+    if key.endswith(".kind") and key.split(".")[0] in ("problem", "init", "schedule"):
+        return set_path(raw, key.rsplit(".", 1)[0], {"kind": value})
+    return set_path(raw, key, value)
 
 
 def expand(spec: Spec) -> list[Setting]:
@@ -508,24 +720,23 @@ def expand(spec: Spec) -> list[Setting]:
     base = spec.model_dump(mode="json", include=set(SETTING_KEYS), exclude_unset=True)
     keys = list(spec.sweep)
     settings: list[Setting] = []
-    for combo in itertools.product(*(spec.sweep[k] for k in keys)):
-        raw = base
-        for key, value in zip(keys, combo, strict=True):
-            if key.split(".")[0] == "problem" or key.split(".")[0] in ("init", "schedule"):
-                # Changing a union's kind must not keep keys of the old kind.
-                parent = key.rsplit(".", 1)[0] if "." in key else None
-                if key.endswith(".kind") and parent:
-                    raw = set_path(raw, parent, {"kind": value})
-                    continue
-            raw = set_path(raw, key, value)
-        try:
-            settings.append(Setting.model_validate(raw))
-        except ValidationError as exc:
-            err = spec_error_from(exc)
-            if not keys:
-                raise err from None
-            where = ", ".join(f"{k}={json.dumps(v)}" for k, v in zip(keys, combo, strict=True))
-            raise SpecError(err.field, f"{err.message} [in sweep point {where}]") from None
+    for i, case in enumerate(spec.cases or [{}]):
+        case_raw = base
+        for key, value in case.items():
+            case_raw = _override(case_raw, key, value)
+        for combo in itertools.product(*(spec.sweep[k] for k in keys)):
+            raw = case_raw
+            for key, value in zip(keys, combo, strict=True):
+                raw = _override(raw, key, value)
+            try:
+                settings.append(Setting.model_validate(raw))
+            except ValidationError as exc:
+                err = spec_error_from(exc)
+                where = [f"case {i}"] if spec.cases else []
+                where += [f"{k}={json.dumps(v)}" for k, v in zip(keys, combo, strict=True)]
+                if not where:
+                    raise err from None
+                raise SpecError(err.field, f"{err.message} [in {', '.join(where)}]") from None
     return settings
 
 

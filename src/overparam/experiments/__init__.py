@@ -53,7 +53,7 @@ def register(exp: Experiment) -> Experiment:
 
 
 def _load_all() -> None:
-    from overparam.experiments import local_pl, trajectory  # noqa: F401
+    from overparam.experiments import directional, local_pl, trajectory  # noqa: F401
 
 
 def all_experiments() -> list[Experiment]:

@@ -24,4 +24,8 @@ def family(setting: Setting) -> ModuleType:
         from overparam.problems import deep_linear
 
         return deep_linear
+    if kind == "linear_classifier":
+        from overparam.problems import linear_classifier
+
+        return linear_classifier
     raise ValueError(f"unknown problem kind {kind}")

@@ -1,0 +1,296 @@
+"""Paper D's experiments (§5, Fig 1, and the claims of Prop. 4, Lemma 4/5, Theorem 2):
+directional convergence of (deep) linear classifiers on spherically symmetric data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from overparam.experiments import Experiment, register
+from overparam.plots import COLORS, save
+
+PAPER = "D"
+PAPER_TITLE = "Directional convergence of linear networks, logistic loss, spherically symmetric data"
+
+#: §5: x ~ U(S¹), v = (0, 1), w(0) = w_e(0) = (0.6, −0.8).
+CIRCLE = {"kind": "linear_classifier", "dim": 2, "v": [0.0, 1.0],
+          "distribution": {"kind": "uniform_sphere"}}
+W0 = {"kind": "rank_one", "w0": [0.6, -0.8]}
+SGD = {"kind": "sgd", "batch": 1000}
+GD = {"kind": "gd"}
+FLOW = {"kind": "flow"}
+
+
+def _label(run: pd.Series) -> str:
+    """A short name of a run's dynamics (and init, where it is not balanced)."""
+    kind = run["problem.dynamics.kind"]
+    name = {"sgd": f"SGD (batch {run.get('problem.dynamics.batch', '')})",
+            "gd": "GD, exact gradient", "flow": "gradient flow (all layers)",
+            "induced_flow": "induced flow (14)"}[kind]
+    if kind == "sgd":
+        name = f"SGD (batch {int(run['problem.dynamics.batch'])})"
+    if not bool(run.get("balanced", True)):
+        name += ", unbalanced init"
+    return name
+
+
+def _curves(steps: pd.DataFrame, ids, col: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(t, mean, std) of a column across runs, on the first run's time grid."""
+    sub = steps[steps["run_id"].isin(ids)]
+    wide = sub.pivot(index="step", columns="run_id", values=col)
+    t = sub.groupby("step")["t"].first().reindex(wide.index).to_numpy()
+    return t, wide.mean(axis=1).to_numpy(), wide.std(axis=1).fillna(0.0).to_numpy()
+
+
+def _verdicts(checks: pd.DataFrame, ids) -> str:
+    sub = checks[checks["run_id"].isin(ids)]
+    parts = []
+    for check, grp in sub.groupby("check", sort=False):
+        counts = grp["status"].value_counts()
+        tight = grp["max_ratio"].max()
+        parts.append(f"{check.removeprefix('D.')} " + "/".join(
+            f"{counts.get(s, 0)}{s[0]}" for s in ("holds", "violated", "not_applicable")
+            if counts.get(s, 0)) + (f" (max ratio {tight:.3g})" if np.isfinite(tight) else ""))
+    return ", ".join(parts)
+
+
+def _groups(runs: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    ok = runs[runs["status"] != "failed"]
+    labels = ok.apply(_label, axis=1)
+    return [(name, ok[labels == name]) for name in dict.fromkeys(labels)]
+
+
+BOUND_STYLES = {"bound_lower": ("--", "lower bound from t = 0"),
+                "bound_upper": ("-.", "upper bound from t = 0"),
+                "bound_lower_restart": (":", "lower bound, restarted"),
+                "bound_upper_restart": ((0, (1, 3)), "upper bound, restarted")}
+
+
+def _finish_fig1(root: Path, runs, steps, checks, quick, tag: str, fig_name: str,
+                 what: str) -> tuple[list[str], list[str]]:
+    """Angle, 1 − cos θ, loss and weight norm against flow time, per dynamics; the bounds
+    (black) are drawn from the first group's runs (SGD, as in the paper)."""
+    fig, axes = plt.subplots(1, 4, figsize=(17, 4.2))
+    lines: list[str] = []
+    for k, (name, grp) in enumerate(_groups(runs)):
+        color, ids = COLORS[k % len(COLORS)], grp["run_id"]
+        style = {"lw": 2.6, "alpha": 0.5} if k == 0 else {"lw": 1.2, "ls": ("-", "--", "-.")[k % 3]}
+        gaps = steps.assign(gap=2 * np.sin(steps["theta"] / 2) ** 2)
+        for ax, col, frame in ((axes[0], "cos_theta", steps), (axes[1], "gap", gaps),
+                               (axes[2], "loss", steps), (axes[3], "weight_norm", steps)):
+            t, mean, sd = _curves(frame, ids, col)
+            ax.plot(t, mean, color=color, label=name, **style)
+            if len(grp) > 1 and col in ("cos_theta", "weight_norm"):
+                ax.fill_between(t, mean - sd, mean + sd, color=color, alpha=0.15, lw=0)
+        if k == 0:
+            for col, (ls, label) in BOUND_STYLES.items():
+                tb, b, _ = _curves(steps, ids, col)
+                if np.isfinite(b).any():
+                    axes[0].plot(tb, b, color="k", ls=ls, lw=0.9, label=label)
+                    axes[1].plot(tb, 1 - b, color="k", ls=ls, lw=0.9)
+            for col, ls in (("norm_lower", "--"), ("norm_upper", "-.")):
+                tb, b, _ = _curves(steps, ids, col)
+                if np.isfinite(b).any():
+                    axes[3].plot(tb, b, color="k", ls=ls, lw=0.9, label=f"Lemma 8, {col[5:]}")
+        T = grp["T_switch"].median()
+        if np.isfinite(T):
+            axes[3].axvline(T, color=color, lw=0.7, alpha=0.7)
+        lines.append(f"{name}: c0 = {grp['c0'].iloc[0]:.6g}, T (norm turns up) = {T:.4g}, "
+                     f"|w(T)| = {grp['norm_T'].median():.4g}, final cos theta = "
+                     f"{grp['final_cos_theta'].median():.10f} at t = {t[-1]:.4g} "
+                     f"({len(grp)} runs); checks: {_verdicts(checks, ids) or 'none'}")
+        if grp["problem.dynamics.kind"].iloc[0] == "sgd":
+            lines.append(f"{name}: share of saved times where cos theta >= the flow's lower "
+                         f"bound: {_share_above(steps, ids):.3f}")
+    axes[0].set_ylabel("cos θ(t)")
+    axes[0].set_ylim(-1.02, 1.02)
+    axes[0].legend(fontsize=6.5, loc="lower right")
+    axes[1].set_ylabel("1 − cos θ(t)")
+    axes[1].set_yscale("log")
+    axes[1].set_ylim(bottom=1e-16)
+    axes[2].set_ylabel("population loss L")
+    axes[2].set_yscale("log")
+    axes[3].set_ylabel("‖w_e(t)‖")
+    axes[3].set_yscale("log")
+    axes[3].legend(fontsize=6.5)
+    for ax in axes:
+        ax.set_xlabel("flow time t (= η·n for GD/SGD)")
+    fig.suptitle(f"Paper D, {fig_name}: {what}\nblack: the theorem's bounds drawn from the "
+                 "first run group (dashed lower, dash-dot upper, dotted restarted); vertical "
+                 "lines: T, where ‖w_e‖ turns up")
+    return [save(fig, root, tag)], lines
+
+
+def _share_above(steps: pd.DataFrame, ids) -> float:
+    sub = steps[steps["run_id"].isin(ids)]
+    ok = np.isfinite(sub["bound_lower"])
+    return float((sub["cos_theta"][ok] >= sub["bound_lower"][ok] - 1e-12).mean())
+
+
+def _finish_logistic(root, runs, steps, checks, quick):
+    return _finish_fig1(root, runs, steps, checks, quick, "fig1a", "Fig 1a",
+                        "logistic regression on x ~ U(S¹), v = (0, 1), Thm 1")
+
+
+def _finish_deep(root, runs, steps, checks, quick):
+    return _finish_fig1(root, runs, steps, checks, quick, "fig1b", "Fig 1b",
+                        "4-layer linear net, rank-one balanced init, Thm 3 and Lemma 8")
+
+
+register(Experiment(
+    id="directional/logistic", paper=PAPER, paper_title=PAPER_TITLE, figure="Fig 1a",
+    title="Logistic regression on the circle: SGD, exact GD and gradient flow against Thm 1",
+    spec={
+        "problem": {**CIRCLE, "dynamics": SGD, "restart_step": 5000},
+        "init": W0, "schedule": {"kind": "constant", "eta": 1e-3},
+        "steps": 30000, "seeds": 5, "chunk": 5000,
+        "cases": [{"problem.dynamics": SGD},
+                  {"problem.dynamics": GD},
+                  {"problem.dynamics": FLOW, "schedule.eta": 0.05, "steps": 600,
+                   "problem.restart_step": 100}],
+    },
+    quick={"seeds": 2, "schedule.eta": 1e-2, "steps": 2000, "problem.restart_step": 500,
+           "cases": [{"problem.dynamics": {**SGD, "batch": 200}}, {"problem.dynamics": GD},
+                     {"problem.dynamics": FLOW, "schedule.eta": 0.2, "steps": 100,
+                      "problem.restart_step": 25}]},
+    finisher=_finish_logistic,
+))
+
+DEEP = {**CIRCLE, "depth": 4, "hidden": 3, "restart_step": 18000}
+PAPER_LAYERS = {**W0, "layers": "paper"}
+
+register(Experiment(
+    id="directional/deep", paper=PAPER, paper_title=PAPER_TITLE, figure="Fig 1b",
+    title="A 4-layer linear classifier from §5's balanced rank-one init: Thm 3 and Lemma 8",
+    spec={
+        "problem": {**DEEP, "dynamics": SGD},
+        "init": PAPER_LAYERS, "schedule": {"kind": "constant", "eta": 1e-3},
+        "steps": 30000, "seeds": 5, "chunk": 5000,
+        "cases": [{"problem.dynamics": SGD},
+                  {"problem.dynamics": FLOW, "schedule.eta": 0.05, "steps": 600,
+                   "problem.restart_step": 360},
+                  {"problem.dynamics": {"kind": "induced_flow"}, "schedule.eta": 0.05,
+                   "steps": 600, "problem.restart_step": 360},
+                  {"problem.dynamics": FLOW, "schedule.eta": 0.05, "steps": 600,
+                   "problem.restart_step": 360,
+                   "init": {**W0, "layers": "scaled", "layer_scales": [2.0, 1.0, 1.0, 0.5]}}],
+    },
+    quick={"seeds": 2, "schedule.eta": 1e-2, "steps": 2000, "problem.restart_step": 1000,
+           "cases": [{"problem.dynamics": {**SGD, "batch": 200}},
+                     {"problem.dynamics": FLOW, "schedule.eta": 0.2, "steps": 100,
+                      "problem.restart_step": 50},
+                     {"problem.dynamics": {"kind": "induced_flow"}, "schedule.eta": 0.2,
+                      "steps": 100, "problem.restart_step": 50},
+                     {"problem.dynamics": FLOW, "schedule.eta": 0.2, "steps": 100,
+                      "problem.restart_step": 50,
+                      "init": {**W0, "layers": "scaled", "layer_scales": [2.0, 1.0, 1.0, 0.5]}}]},
+    finisher=_finish_deep,
+))
+
+
+# ------------------------------------------------------- Prop. 4, exactly
+def _finish_exact(root: Path, runs, steps, checks, quick) -> tuple[list[str], list[str]]:
+    ok = runs[runs["status"] != "failed"]
+    dists = list(dict.fromkeys(zip(ok["problem.distribution.kind"], ok["problem.dim"], strict=True)))
+    fig, axes = plt.subplots(2, len(dists), figsize=(4.0 * len(dists), 6.4), squeeze=False,
+                             sharex=True)
+    lines = []
+    for j, (kind, dim) in enumerate(dists):
+        cell = ok[(ok["problem.distribution.kind"] == kind) & (ok["problem.dim"] == dim)]
+        worst = 0.0
+        for k, (theta0, grp) in enumerate(cell.groupby("init.theta0")):
+            color, ids = COLORS[k % len(COLORS)], grp["run_id"]
+            t, cos, _ = _curves(steps, ids, "cos_theta")
+            _, p4, _ = _curves(steps, ids, "bound_lower")
+            axes[0, j].plot(t, cos, color=color, label=f"θ0 = {theta0:.2f}")
+            axes[0, j].plot(t, p4, color="k", ls=":", lw=0.8)
+            err = np.abs(cos - p4)
+            axes[1, j].semilogy(t, np.maximum(err, 1e-17), color=color)
+            worst = max(worst, float(np.nanmax(err)))
+        axes[0, j].set_title(f"{kind.replace('_', ' ')}, d = {dim}, c0 = {cell['c0'].iloc[0]:.4f}")
+        axes[1, j].set_xlabel("flow time t")
+        lines.append(f"{kind}, d = {dim}: max_t |cos theta - Prop 4| = {worst:.2e} over "
+                     f"{cell['init.theta0'].nunique()} initial angles; checks: "
+                     f"{_verdicts(checks, cell['run_id'])}")
+    axes[0, 0].set_ylabel("cos θ(t)  (dotted: Prop. 4)")
+    axes[1, 0].set_ylabel("|cos θ(t) − Prop. 4|")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle("Paper D, Prop. 4: a balanced two-layer linear classifier under gradient flow "
+                 "follows the closed form exactly (error = ODE solver + quadrature)")
+    return [save(fig, root, "prop4")], lines
+
+
+register(Experiment(
+    id="directional/two-layer-exact", paper=PAPER, paper_title=PAPER_TITLE, figure="Prop 4",
+    title="N = 2 balanced nets under gradient flow against Prop. 4's closed form",
+    spec={
+        "problem": {"kind": "linear_classifier", "dim": 2, "depth": 2, "hidden": 3,
+                    "dynamics": FLOW},
+        "init": {"kind": "rank_one", "theta0": 2.5, "norm0": 1.0},
+        "schedule": {"kind": "constant", "eta": 0.05}, "steps": 200, "seeds": 1,
+        "sweep": {"problem.dim": [2, 10],
+                  "problem.distribution": [{"kind": "gaussian"}, {"kind": "uniform_sphere"}],
+                  "init.theta0": [0.5, 1.5, 2.5, 3.1]},
+    },
+    quick={"steps": 40, "schedule.eta": 0.1, "sweep.init.theta0": [0.5, 2.5]},
+    finisher=_finish_exact,
+))
+
+
+# ------------------------------------------------------------ GD phases
+def _finish_phases(root: Path, runs, steps, checks, quick) -> tuple[list[str], list[str]]:
+    ok = runs[runs["status"] != "failed"].sort_values("schedule.eta")
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.0))
+    lines = []
+    for k, (_, run) in enumerate(ok.iterrows()):
+        color = COLORS[k % len(COLORS)]
+        sub = steps[steps["run_id"] == run["run_id"]]
+        n = sub["step"].to_numpy()
+        gap = 2 * np.sin(sub["theta"].to_numpy() / 2) ** 2
+        axes[0].plot(n + 1, sub["cos_theta"], color=color, label=f"η = {run['schedule.eta']:g}")
+        axes[1].semilogy(n + 1, gap, color=color)
+        axes[1].semilogy(n + 1, 1 - sub["bound_lower"], color=color, ls="--", lw=0.9)
+        for mark, sym in (("n0", "o"), ("n_cond11", "s"), ("n1_thm2", "^")):
+            m = int(run[mark])
+            if m >= 0:
+                axes[0].plot(m + 1, sub["cos_theta"].iloc[m], sym, color=color, ms=5, mfc="none")
+        lines.append(f"eta = {run['schedule.eta']:g}: cos theta >= 0 from n0 = {int(run['n0'])}, "
+                     f"(11) holds for good from n = {int(run['n_cond11'])}, v^T w >= R1 = "
+                     f"{run['R1']:.3g} from n1 = {int(run['n1_thm2'])}; final cos theta = "
+                     f"{run['final_cos_theta']:.8f}; checks: {_verdicts(checks, [run['run_id']])}")
+    etas = ok["schedule.eta"].to_numpy(float)
+    for mark, sym, label in (("n0", "o", "n0: cos θ ≥ 0 (end of Lemma 4's phase)"),
+                             ("n_cond11", "s", "(11) holds from here on (Lemma 5)"),
+                             ("n1_thm2", "^", "vᵀw ≥ R1 (Theorem 2's n1)")):
+        vals = ok[mark].to_numpy(float)
+        good = vals >= 0
+        axes[2].loglog(etas[good], vals[good] + 1, sym + "-", label=label)
+    axes[0].set_xscale("log")
+    axes[0].set_xlabel("iteration n + 1")
+    axes[0].set_ylabel("cos θ(n)   (○ n0, □ (11) from here, △ n1)")
+    axes[0].legend(fontsize=7)
+    axes[1].set_xscale("log")
+    axes[1].set_xlabel("iteration n + 1")
+    axes[1].set_ylabel("1 − cos θ(n); dashed: Lemma 4, then Lemma 5")
+    axes[2].set_xlabel("step size η")
+    axes[2].set_ylabel("iteration where the phase starts (+1)")
+    axes[2].legend(fontsize=7)
+    fig.suptitle("Paper D, Lemma 4/5 and Theorem 2: GD on the exact population loss with "
+                 "constant steps; phase 1 (θ > π/2), phase 2 (unstable), phase 3 ((11) holds)")
+    return [save(fig, root, "gd_phases")], lines
+
+
+register(Experiment(
+    id="directional/gd-phases", paper=PAPER, paper_title=PAPER_TITLE, figure="Lemma 4/5, Thm 2",
+    title="GD with constant steps over two orders of magnitude: phases and condition (11)",
+    spec={
+        "problem": {**CIRCLE, "dynamics": GD},
+        "init": W0, "schedule": {"kind": "constant", "eta": 0.1}, "steps": 4000, "seeds": 1,
+        "sweep": {"schedule.eta": [0.02, 0.05, 0.1, 0.3, 1.0, 2.0]},
+    },
+    quick={"steps": 600, "sweep.schedule.eta": [0.05, 0.3, 2.0]},
+    finisher=_finish_phases,
+))

@@ -1,0 +1,393 @@
+"""Paper D's problem: a (deep) linear classifier on spherically symmetric data, logistic loss.
+
+One compiled step covers every dynamics: GD on the exact population loss or on a fixed
+sample, SGD (fresh draws or minibatches of a sample), gradient flow on all layers and the
+induced end-to-end flow (14), the flows solved by diffrax between saved times t_k = kη.
+Whatever trains the net, each row measures the iterate against the population loss: the
+angle to v, ‖w_e‖, L, and the two parts of ∇L(w_e) of Lemma 2 and eq (7).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import diffrax
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from overparam import population_logistic as pop
+from overparam import spherical
+from overparam.checks.directional import run_checks
+from overparam.errors import SpecError
+from overparam.models import linear_classifier as model
+from overparam.spec import GaussianInit, Setting
+from overparam.theory import directional as th
+
+#: Columns the compiled step writes (besides step, t).
+LOOP_COLUMNS = (
+    "cos_theta", "theta", "weight_norm", "loss", "loss_sample", "grad_tangential", "grad_radial",
+    "balance_drift", "eta", "cond11_lhs", "eq10_residual",
+)
+#: Columns derived after the run: Lemma 2's right side, the phase, the bound curves.
+DERIVED_COLUMNS = (
+    "lemma2_rhs", "cond11_rhs", "phase", "bound_lower", "bound_upper", "norm_lower", "norm_upper",
+    "bound_lower_restart", "bound_upper_restart",
+)
+COLUMNS = LOOP_COLUMNS + DERIVED_COLUMNS
+
+#: The paper's w(0) = (0.6, −0.8) with v = (0, 1): cos θ0 = −0.8, norm 1.
+DEFAULT_THETA0 = math.acos(-0.8)
+
+SOLVERS = {"tsit5": diffrax.Tsit5, "dopri8": diffrax.Dopri8, "kvaerno5": diffrax.Kvaerno5}
+
+
+class Instance(NamedTuple):
+    """One seed's problem: distribution, quadrature, v, layers and (if any) a fixed sample."""
+
+    dist: spherical.Spherical
+    rule: pop.PlaneRule
+    v: np.ndarray
+    Ws: list[np.ndarray]
+    widths: list[int]
+    X: np.ndarray  # (samples, d); a single zero row when the run uses no fixed sample
+    y: np.ndarray
+    key: np.ndarray  # PRNG key data for SGD's draws
+
+
+def make_distribution(setting: Setting) -> spherical.Spherical:
+    """The spec's distribution; a bad law or parameter is a field-named error."""
+    prob = setting.problem
+    d = prob.distribution
+    try:
+        return spherical.make_distribution(d.kind, prob.dim, df=d.df, law=d.law,
+                                           args=tuple(d.args), scale=d.scale)
+    except ValueError as exc:
+        raise SpecError("problem.distribution", str(exc)) from None
+
+
+def initial_vector(setting: Setting, v: np.ndarray) -> np.ndarray:
+    """w_e(0): the init's w0, or norm0·(cos θ0 v + sin θ0 e) with e the first basis vector
+    made orthogonal to v (for d = 2, v = e_2 this is the paper's (0.6, −0.8))."""
+    init = setting.init
+    if getattr(init, "w0", None) is not None:
+        return np.asarray(init.w0, dtype=float)
+    theta0 = init.theta0 if getattr(init, "theta0", None) is not None else DEFAULT_THETA0
+    norm0 = getattr(init, "norm0", 1.0)
+    basis = np.eye(v.size)
+    e = basis[0] - v[0] * v
+    if np.linalg.norm(e) < 1e-8:
+        e = basis[1] - v[1] * v
+    e /= np.linalg.norm(e)
+    return norm0 * (math.cos(theta0) * v + math.sin(theta0) * e)
+
+
+def initial_layers(setting: Setting, widths: list[int], v: np.ndarray,
+                   rng: np.random.Generator) -> list[np.ndarray]:
+    """The layers: rank-one (balanced, §5's literal one, or rescaled) or i.i.d. Gaussian."""
+    init, N = setting.init, len(widths) - 1
+    if isinstance(init, GaussianInit):
+        std = init.std if init.std is not None else 1.0
+        return [std * rng.standard_normal((widths[j + 1], widths[j])) for j in range(N)]
+    w0 = initial_vector(setting, v)
+    norm = float(np.linalg.norm(w0))
+    if init.layers == "paper":
+        scales = [norm] + [1.0] * (N - 1)
+    else:
+        scales = [norm ** (1.0 / N)] * N
+        if init.layers == "scaled":
+            scales = [s * c for s, c in zip(scales, init.layer_scales, strict=True)]
+    return model.rank_one_layers(w0, widths, rng, scales)
+
+
+def build_instance(setting: Setting, seed: int, base_dir: Path) -> Instance:
+    """Layers from [seed, 1], the fixed sample from [seed, 2], SGD's key from [seed, 3]."""
+    prob = setting.problem
+    dist = make_distribution(setting)
+    rule = pop.plane_rule(*dist.radius_rule(prob.radius_level), level=prob.quadrature_level)
+    v = np.asarray(prob.unit_v())
+    widths = prob.layer_widths()
+    Ws = initial_layers(setting, widths, v, np.random.default_rng([seed, 1]))
+    n = getattr(prob.dynamics, "samples", None)
+    if n:
+        X = dist.sample(np.random.default_rng([seed, 2]), n)
+        y = np.where(X @ v >= 0, 1.0, -1.0)
+    else:
+        X, y = np.zeros((1, prob.dim)), np.ones(1)
+    key = np.asarray(jax.random.key_data(jax.random.PRNGKey(np.random.default_rng([seed, 3])
+                                                            .integers(2**31))))
+    return Instance(dist, rule, v, Ws, widths, X, y, key)
+
+
+# ------------------------------------------------------------------ the step
+class Carry(NamedTuple):
+    params: tuple  # the layers, or (w_e,) for the induced flow
+    key: jax.Array
+    t: jax.Array
+    alive: jax.Array
+
+
+def _eta_fn(setting: Setting):
+    """η_k for the schedule: constant, or max(η0 (k+1)^−p, η_min)."""
+    s = setting.schedule
+    if s.kind == "power":
+        return lambda k: jnp.maximum(s.eta0 * (k + 1.0) ** (-s.power), s.eta_min)
+    eta = float(s.eta)
+    return lambda k: jnp.asarray(eta)
+
+
+def _rule(data: dict) -> pop.PlaneRule:
+    return pop.PlaneRule(data["r"], data["r_w"], data["x"], data["x_w"])
+
+
+def make_step(setting: Setting, dist: spherical.Spherical, N: int):
+    """The per-seed step: measure the iterate, then move it by the setting's dynamics."""
+    prob = setting.problem
+    dyn = prob.dynamics
+    eta_fn = _eta_fn(setting)
+    induced = dyn.kind == "induced_flow"
+    flow = dyn.kind in ("flow", "induced_flow")
+    sample_grad = getattr(dyn, "gradient", "population") == "sample"
+    exact_gd = dyn.kind == "gd" and not sample_grad
+
+    def w_of(params):
+        return params[0] if induced else model.end_to_end(params)
+
+    def train_grad(w, data, key):
+        """∇ of the training objective at w_e and that objective's value (NaN if population)."""
+        if dyn.kind == "sgd":
+            if dyn.samples is None:
+                Xb = dist.jax_sample(key, dyn.batch)
+                yb = pop.labels(Xb, data["v"])
+            else:
+                idx = jax.random.randint(key, (dyn.batch,), 0, data["X"].shape[0])
+                Xb, yb = data["X"][idx], data["y"][idx]
+            return pop.sample_loss_and_grad(w, Xb, yb)
+        if sample_grad:
+            return pop.sample_loss_and_grad(w, data["X"], data["y"])
+        loss, g = pop.loss_and_grad(w, data["v"], _rule(data))
+        return jnp.asarray(jnp.nan), g
+
+    def velocity(params, data):
+        w = w_of(params)
+        _, g = train_grad(w, data, None)
+        if induced:
+            return (model.induced_velocity(w, g, N),)
+        return tuple(-G for G in model.layer_grads(params, g))
+
+    def solve(params, t0, eta, data):
+        term = diffrax.ODETerm(lambda t, y, args: velocity(y, args))
+        sol = diffrax.diffeqsolve(
+            term, SOLVERS[dyn.solver](), t0, t0 + eta, None, params, args=data,
+            stepsize_controller=diffrax.PIDController(rtol=dyn.rtol, atol=dyn.atol),
+            saveat=diffrax.SaveAt(t1=True), max_steps=dyn.max_steps, throw=False)
+        new = jax.tree_util.tree_map(lambda a: a[0], sol.ys)
+        return new, sol.result == diffrax.RESULTS.successful
+
+    def step(carry: Carry, data: dict, k: jax.Array):
+        params = carry.params
+        w = w_of(params)
+        loss, g = pop.loss_and_grad(w, data["v"], _rule(data))
+        nw, wbar, _, theta = pop.frame(w, data["v"])
+        eta = eta_fn(k)
+        key, sub = jax.random.split(carry.key)
+        if flow:
+            new, solved = solve(params, carry.t, eta, data)
+            loss_s = jnp.asarray(jnp.nan)
+        else:
+            loss_s, g_train = train_grad(w, data, sub)
+            grads = model.layer_grads(params, g_train)
+            new = tuple(W - eta * G for W, G in zip(params, grads, strict=True))
+            solved = jnp.asarray(True)
+        w_next = w_of(new)
+        ok = carry.alive & solved & jnp.isfinite(loss) & jnp.all(jnp.isfinite(w_next))
+        nan = jnp.asarray(jnp.nan)
+        along = wbar @ w_next
+        c0 = data["c0"]
+        eq10 = (along**2 + (c0 * eta / jnp.pi) ** 2 * jnp.sin(theta) ** 2) / (w_next @ w_next) - 1.0
+        row = {
+            "cos_theta": wbar @ data["v"], "theta": theta, "weight_norm": nw, "loss": loss,
+            "loss_sample": loss_s,
+            "grad_tangential": -(data["v"] @ g - (data["v"] @ wbar) * (wbar @ g)),
+            "grad_radial": -(w @ g),
+            "balance_drift": nan if induced else model.balance_drift(params),
+            "eta": eta,
+            "cond11_lhs": nan if flow else jnp.linalg.norm(w_next) + along,
+            "eq10_residual": eq10 if (exact_gd and N == 1) else nan,
+        }
+        row = {name: jnp.asarray(val, jnp.float64) for name, val in row.items()}
+        row["t"], row["alive"] = carry.t, carry.alive
+        kept = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, params)
+        return Carry(kept, key, carry.t + jnp.where(ok, eta, 0.0), ok), row
+
+    return step
+
+
+def step_key(setting: Setting) -> str:
+    """Settings whose steps are the same function (shapes are added by the engine)."""
+    p = setting.problem
+    return repr(("linear_classifier", p.distribution.model_dump(), p.dim, p.depth,
+                 p.dynamics.model_dump(), setting.schedule.model_dump(),
+                 isinstance(setting.init, GaussianInit)))
+
+
+def theory_constants(setting: Setting, inst: Instance) -> dict[str, Any]:
+    """c0, θ(0), ‖w_e(0)‖, N and whether the init is balanced."""
+    w0 = np.asarray(model.end_to_end([jnp.asarray(W) for W in inst.Ws]))
+    norm0 = float(np.linalg.norm(w0))
+    cos0 = float(np.clip(w0 @ inst.v / norm0, -1.0, 1.0)) if norm0 > 0 else math.nan
+    drift0 = float(model.balance_drift([jnp.asarray(W) for W in inst.Ws]))
+    scale = max(float(np.linalg.norm(W)) ** 2 for W in inst.Ws)
+    N = len(inst.widths) - 1
+    return {
+        "N": N, "d": inst.v.size, "c0": float(inst.dist.c0()), "norm0": norm0,
+        "theta0": float(math.atan2(np.linalg.norm(w0 - (w0 @ inst.v) * inst.v), w0 @ inst.v)),
+        "cos_theta0": cos0, "balance_drift0": drift0,
+        "balanced": bool(N == 1 or setting.problem.dynamics.kind == "induced_flow"
+                         or drift0 <= 1e-12 * max(scale, 1.0)),
+    }
+
+
+def prepare(setting: Setting, insts: list[Instance]):
+    """Constants, carries, data and step for a batch of seeds of one setting."""
+    consts = [theory_constants(setting, inst) for inst in insts]
+    induced = setting.problem.dynamics.kind == "induced_flow"
+    carries = []
+    for inst in insts:
+        params = (np.asarray(model.end_to_end([jnp.asarray(W) for W in inst.Ws])),) if induced \
+            else tuple(inst.Ws)
+        carries.append(Carry(params, inst.key, np.float64(0.0), np.bool_(True)))
+    data = [{"v": i.v, "r": i.rule.r, "r_w": i.rule.r_w, "x": i.rule.x, "x_w": i.rule.x_w,
+             "X": i.X, "y": i.y, "c0": np.float64(c["c0"])}
+            for i, c in zip(insts, consts, strict=True)]
+    step = make_step(setting, insts[0].dist, len(insts[0].widths) - 1)
+    return consts, carries, data, step, step_key(setting)
+
+
+def failure(setting: Setting, c: dict[str, Any]) -> str:
+    """Why the run cannot start ('' when it can)."""
+    if not c["norm0"] > 0:
+        return "w_e(0) = 0: the angle to v is undefined (and 0 is a saddle for N >= 2)"
+    return ""
+
+
+# -------------------------------------------------------------- after the run
+def _switch(t: np.ndarray, g: np.ndarray) -> tuple[int, float]:
+    """First row with d‖w‖²/dt = 2g ≥ 0, and T interpolated between it and the row before."""
+    hits = np.flatnonzero(g >= 0)
+    if not hits.size:
+        return -1, math.nan
+    i = int(hits[0])
+    if i == 0:
+        return 0, float(t[0])
+    frac = -g[i - 1] / (g[i] - g[i - 1])
+    return i, float(t[i - 1] + frac * (t[i] - t[i - 1]))
+
+
+def _flow_bounds(c: dict, t: np.ndarray, start: int, T_row: int, norm: np.ndarray,
+                 theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Flow theorems drawn from row ``start``: (lower, upper, norm lower, norm upper)."""
+    N, c0 = c["N"], c["c0"]
+    t0, n0, th0 = t[start], norm[start], theta[start]
+    if T_row < 0:
+        T, nT, thT = math.inf, math.nan, math.nan
+    elif T_row <= start:
+        T, nT, thT = t0, n0, th0
+    else:
+        T, nT, thT = t[T_row], norm[T_row], theta[T_row]
+    nan = np.full(t.size, np.nan)
+    tt = np.where(t >= t0, t, np.nan)
+    if N == 1:
+        return th.thm1_lower(tt, c0, n0, th0, T, nT, thT, t0=t0), nan, nan, nan
+    if N == 2:
+        p4 = th.prop4(tt, c0, th0, t0=t0)
+        return p4, p4, nan, nan
+    lo, hi = th.lemma8_norm_bounds(tt, c0, N, n0, t0=t0)
+    return (th.thm3_lower(tt, c0, N, n0, th0, T, nT, thT, t0=t0),
+            th.thm3_upper(tt, c0, N, n0, th0, t0=t0), lo, hi)
+
+
+def _gd_marks(c: dict, steps, eta: np.ndarray) -> dict[str, int]:
+    """Rows where GD's phases start: cos θ ≥ 0 (n0), (11) holds from then on (n_cond11),
+    vᵀw ≥ R1 = η₊c0(1 + 1/π) (n1 of Theorem 2)."""
+    cos = steps["cos_theta"].to_numpy()
+    vw = cos * steps["weight_norm"].to_numpy()
+    lhs, rhs = steps["cond11_lhs"].to_numpy(), steps["cond11_rhs"].to_numpy()
+    bad = ~(lhs[:-1] >= rhs[:-1])  # the last row has no successor inside the run
+    after = np.flatnonzero(bad)
+    c["R1"] = th.thm2_radius(float(np.nanmax(eta)), c["c0"])
+    first = {"n0": np.flatnonzero(cos >= 0), "n1_thm2": np.flatnonzero(vw >= c["R1"])}
+    out = {k: int(v[0]) if v.size else -1 for k, v in first.items()}
+    out["n_cond11"] = int(after[-1] + 1) if after.size else 0
+    if out["n_cond11"] >= len(cos) - 1:
+        out["n_cond11"] = -1
+    return out
+
+
+def _gd_bounds(c: dict, steps, marks: dict, delta: float) -> np.ndarray:
+    """Lemma 4 until cos θ ≥ 0, then Lemma 5 from the row where (11) holds for good."""
+    eta = steps["eta"].to_numpy()
+    cos, norm, theta = (steps[k].to_numpy() for k in ("cos_theta", "weight_norm", "theta"))
+    out = np.full(cos.size, np.nan)
+    if cos[0] < 0:
+        stop = marks["n0"] if marks["n0"] >= 0 else cos.size - 1
+        lb = th.lemma4_lower(eta[:stop], c["c0"], norm[0], theta[0])
+        out[: stop + 1] = lb
+    s = marks["n_cond11"]
+    if s >= 0:
+        out[s:] = th.lemma5_lower(eta[s:-1], c["c0"], norm[s], theta[s], delta)
+    return out
+
+
+def derive(setting: Setting, c: dict, steps) -> dict[str, Any]:
+    """Derived columns of ``steps`` (in place) and the run's switch time and phase marks."""
+    prob = setting.problem
+    t = steps["t"].to_numpy()
+    theta, norm = steps["theta"].to_numpy(), steps["weight_norm"].to_numpy()
+    eta = steps["eta"].to_numpy()
+    steps["lemma2_rhs"] = c["c0"] * np.sin(theta) ** 2 / np.pi
+    steps["cond11_rhs"] = th.cond11_rhs(eta, c["c0"], steps["cos_theta"].to_numpy(), prob.delta)
+    T_row, T = _switch(t, steps["grad_radial"].to_numpy())
+    extra: dict[str, Any] = {"T_switch": T, "T_row": T_row,
+                             "norm_T": float(norm[T_row]) if T_row >= 0 else math.nan,
+                             "theta_T": float(theta[T_row]) if T_row >= 0 else math.nan}
+    exact_gd = prob.dynamics.kind == "gd" and prob.dynamics.gradient == "population"
+    nan = np.full(t.size, np.nan)
+    if exact_gd and c["N"] == 1:
+        marks = _gd_marks(c, steps, eta)
+        extra.update(marks, R1=c["R1"])
+        steps["bound_lower"] = _gd_bounds(c, steps, marks, prob.delta)
+        phase = np.full(t.size, 2.0)
+        phase[steps["cos_theta"].to_numpy() < 0] = 1.0
+        if marks["n_cond11"] >= 0:
+            phase[marks["n_cond11"]:] = 3.0
+        steps["phase"] = phase
+        for col in ("bound_upper", "norm_lower", "norm_upper", "bound_lower_restart",
+                    "bound_upper_restart"):
+            steps[col] = nan
+        return extra
+    lo, hi, nlo, nhi = _flow_bounds(c, t, 0, T_row, norm, theta)
+    steps["bound_lower"], steps["bound_upper"] = lo, hi
+    steps["norm_lower"], steps["norm_upper"] = nlo, nhi
+    steps["phase"] = np.where((T_row >= 0) & (np.arange(t.size) >= max(T_row, 0)), 2.0, 1.0)
+    r = prob.restart_step
+    if r is not None and r < t.size:
+        lo_r, hi_r, _, _ = _flow_bounds(c, t, r, T_row, norm, theta)
+        steps["bound_lower_restart"], steps["bound_upper_restart"] = lo_r, hi_r
+    else:
+        steps["bound_lower_restart"], steps["bound_upper_restart"] = nan, nan
+    return extra
+
+
+def finalize(setting: Setting, inst: Instance, c: dict[str, Any], steps: Any, status: str):
+    """Derived columns, the run record's extra fields, and the verdict rows."""
+    c = dict(c)
+    c.update(derive(setting, c, steps))
+    last = steps.iloc[-1]
+    c.update(final_cos_theta=float(last["cos_theta"]), final_theta=float(last["theta"]),
+             final_norm=float(last["weight_norm"]))
+    checks = [] if status == "failed" else run_checks(steps, c, setting)
+    extra = {"final_loss": float(last["loss"]), "final_loss_gap": float(last["loss"])}
+    return c, extra, checks
