@@ -288,6 +288,10 @@ class LinearClassifier(Strict):
                 raise SpecError("problem.v", f"needs dim = {self.dim} entries, got {len(self.v)}")
             if not any(self.v):
                 raise SpecError("problem.v", "must not be the zero vector")
+        if (self.dynamics.kind == "sgd" and self.dynamics.samples is None
+                and self.distribution.kind == "radial"):
+            raise SpecError("problem.dynamics.samples", "radial laws have no exact JAX sampler "
+                            "for fresh draws; give samples: n (SGD on a fixed sample)")
         return self
 
     def layer_widths(self) -> list[int]:
@@ -733,7 +737,9 @@ def expand(spec: Spec) -> list[Setting]:
             except ValidationError as exc:
                 err = spec_error_from(exc)
                 where = [f"case {i}"] if spec.cases else []
-                where += [f"{k}={json.dumps(v)}" for k, v in zip(keys, combo, strict=True)]
+                point = ", ".join(f"{k}={json.dumps(v)}" for k, v in zip(keys, combo, strict=True))
+                if point:
+                    where.append(f"sweep point {point}")
                 if not where:
                     raise err from None
                 raise SpecError(err.field, f"{err.message} [in {', '.join(where)}]") from None

@@ -32,10 +32,8 @@ def _flow_tol(setting) -> float:
 def _lower(check: str, eq: str, steps: pd.DataFrame, col: str, atol: float, note: str = "",
            rows: np.ndarray | None = None) -> dict:
     """cos θ ≥ bound, as 1 − cos θ ≤ 1 − bound, over the rows where the bound is drawn
-    (its first row is equality by construction and is left out)."""
-    sel = _drawn(steps, col)
-    if rows is not None:
-        sel &= rows
+    (its first row is equality by construction and is left out; ``rows`` selects instead)."""
+    sel = _drawn(steps, col) if rows is None else np.isfinite(steps[col].to_numpy()) & rows
     sub = steps[sel]
     return inequality(check, P, eq, _gap(sub["theta"]), 1.0 - sub[col].to_numpy(),
                       sub["step"].to_numpy(), atol=atol, note=note)
@@ -123,17 +121,17 @@ def _gd_checks(c: dict, steps: pd.DataFrame, setting) -> list[dict]:
     step = steps["step"].to_numpy()
     if c["cos_theta0"] < 0:
         rows.append(_lower("D.lemma4", "Lemma 4 (9)", steps, "bound_lower", QUAD_TOL,
-                           rows=step <= (c["n0"] if c["n0"] >= 0 else step[-1])))
+                           rows=(step >= 1) & (step <= (c["n0"] if c["n0"] >= 0 else step[-1]))))
     else:
         rows.append(not_applicable("D.lemma4", P, "Lemma 4 (9)", "needs v^T w(0) < 0"))
-    s = c["n_cond11"]
+    s = c["n_lemma5"]
     if s >= 0:
         rows.append(_lower("D.lemma5", "Lemma 5 (12)", steps, "bound_lower", QUAD_TOL,
-                           rows=step >= s, note=f"from row {s}, where (11) holds for good "
-                                                f"(delta = {setting.problem.delta:g})"))
+                           rows=step > s, note=f"from row {s}: theta <= pi/2 and (11) holds "
+                                                f"from there on (delta = {setting.problem.delta:g})"))
     else:
         rows.append(not_applicable("D.lemma5", P, "Lemma 5 (12)",
-                                   "(11) does not hold for good within the run"))
+                                   "no row with theta <= pi/2 from which (11) holds to the end"))
     n1 = c["n1_thm2"]
     if n1 >= 0 and n1 < len(steps) - 1:
         sub = steps.iloc[n1:-1]

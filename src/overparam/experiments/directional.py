@@ -241,56 +241,74 @@ register(Experiment(
 
 
 # ------------------------------------------------------------ GD phases
+MARKS = (("n0", "o", "n0: cos θ ≥ 0 (end of Lemma 4's phase)"),
+         ("n_lemma5", "s", "(11) holds from here on (Lemma 5)"),
+         ("n1_thm2", "^", "vᵀw ≥ R1 (Theorem 2's n1)"))
+
+
 def _finish_phases(root: Path, runs, steps, checks, quick) -> tuple[list[str], list[str]]:
-    ok = runs[runs["status"] != "failed"].sort_values("schedule.eta")
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.0))
+    ok = runs[runs["status"] != "failed"].sort_values(["init.theta0", "schedule.eta"])
+    etas = sorted(ok["schedule.eta"].unique())
+    thetas = sorted(ok["init.theta0"].unique(), reverse=True)
+    fig, axes = plt.subplots(1, 3, figsize=(15.5, 4.2))
     lines = []
-    for k, (_, run) in enumerate(ok.iterrows()):
-        color = COLORS[k % len(COLORS)]
+    for _, run in ok.iterrows():
+        color = COLORS[etas.index(run["schedule.eta"]) % len(COLORS)]
+        ls = ("-", "--", ":")[thetas.index(run["init.theta0"]) % 3]
         sub = steps[steps["run_id"] == run["run_id"]]
-        n = sub["step"].to_numpy()
+        n = sub["step"].to_numpy() + 1
         gap = 2 * np.sin(sub["theta"].to_numpy() / 2) ** 2
-        axes[0].plot(n + 1, sub["cos_theta"], color=color, label=f"η = {run['schedule.eta']:g}")
-        axes[1].semilogy(n + 1, gap, color=color)
-        axes[1].semilogy(n + 1, 1 - sub["bound_lower"], color=color, ls="--", lw=0.9)
-        for mark, sym in (("n0", "o"), ("n_cond11", "s"), ("n1_thm2", "^")):
+        first = run["init.theta0"] == thetas[0]
+        axes[0].plot(n, sub["cos_theta"], color=color, ls=ls,
+                     label=f"η = {run['schedule.eta']:g}" if first else None)
+        axes[1].loglog(n, gap, color=color, ls=ls)
+        axes[1].loglog(n, 1 - sub["bound_lower"], color=color, ls=ls, lw=0.6, alpha=0.7)
+        for mark, sym, _ in MARKS:
             m = int(run[mark])
             if m >= 0:
                 axes[0].plot(m + 1, sub["cos_theta"].iloc[m], sym, color=color, ms=5, mfc="none")
-        lines.append(f"eta = {run['schedule.eta']:g}: cos theta >= 0 from n0 = {int(run['n0'])}, "
-                     f"(11) holds for good from n = {int(run['n_cond11'])}, v^T w >= R1 = "
-                     f"{run['R1']:.3g} from n1 = {int(run['n1_thm2'])}; final cos theta = "
-                     f"{run['final_cos_theta']:.8f}; checks: {_verdicts(checks, [run['run_id']])}")
-    etas = ok["schedule.eta"].to_numpy(float)
-    for mark, sym, label in (("n0", "o", "n0: cos θ ≥ 0 (end of Lemma 4's phase)"),
-                             ("n_cond11", "s", "(11) holds from here on (Lemma 5)"),
-                             ("n1_thm2", "^", "vᵀw ≥ R1 (Theorem 2's n1)")):
-        vals = ok[mark].to_numpy(float)
-        good = vals >= 0
-        axes[2].loglog(etas[good], vals[good] + 1, sym + "-", label=label)
+        bad = int((sub["cond11_lhs"].iloc[:-1] < sub["cond11_rhs"].iloc[:-1]).sum())
+        lines.append(f"theta0 = {run['init.theta0']:.3f}, |w(0)| = {run['norm0']:.3g}, eta = "
+                     f"{run['schedule.eta']:g}: n0 = {int(run['n0'])} (cos theta >= 0), (11) "
+                     f"fails at {bad} steps and holds from n = {int(run['n_lemma5'])} on, "
+                     f"n1 = {int(run['n1_thm2'])} (v^T w >= R1 = {run['R1']:.3g}); final cos "
+                     f"theta = {run['final_cos_theta']:.8f}; checks: "
+                     f"{_verdicts(checks, [run['run_id']])}")
+    for j, theta0 in enumerate(thetas):
+        cell = ok[ok["init.theta0"] == theta0]
+        for mark, sym, label in MARKS:
+            vals = cell[mark].to_numpy(float)
+            good = vals >= 0
+            axes[2].loglog(cell["schedule.eta"].to_numpy(float)[good], vals[good] + 1, sym,
+                           ls=("-", "--", ":")[j % 3], color=COLORS[MARKS.index((mark, sym, label))],
+                           label=f"{label}, θ0 = {theta0:.2f}")
     axes[0].set_xscale("log")
     axes[0].set_xlabel("iteration n + 1")
-    axes[0].set_ylabel("cos θ(n)   (○ n0, □ (11) from here, △ n1)")
-    axes[0].legend(fontsize=7)
-    axes[1].set_xscale("log")
+    axes[0].set_ylabel("cos θ(n)   (○ n0, □ Lemma 5 from here, △ n1)")
+    axes[0].legend(fontsize=7, title="line style: θ0 " + ", ".join(f"{t:.2f}" for t in thetas),
+                   title_fontsize=7)
     axes[1].set_xlabel("iteration n + 1")
-    axes[1].set_ylabel("1 − cos θ(n); dashed: Lemma 4, then Lemma 5")
+    axes[1].set_ylabel("1 − cos θ(n); thin: Lemma 4, then Lemma 5")
+    axes[1].set_ylim(bottom=1e-17)
     axes[2].set_xlabel("step size η")
     axes[2].set_ylabel("iteration where the phase starts (+1)")
-    axes[2].legend(fontsize=7)
-    fig.suptitle("Paper D, Lemma 4/5 and Theorem 2: GD on the exact population loss with "
-                 "constant steps; phase 1 (θ > π/2), phase 2 (unstable), phase 3 ((11) holds)")
+    axes[2].legend(fontsize=6.5)
+    fig.suptitle("Paper D, Lemma 4/5 and Theorem 2: GD on the exact population loss (x ~ U(S¹)) "
+                 "with constant steps; phase 1: θ > π/2, phase 2: (11) can fail, phase 3: "
+                 "(11) holds from then on")
     return [save(fig, root, "gd_phases")], lines
 
 
 register(Experiment(
     id="directional/gd-phases", paper=PAPER, paper_title=PAPER_TITLE, figure="Lemma 4/5, Thm 2",
-    title="GD with constant steps over two orders of magnitude: phases and condition (11)",
+    title="GD with constant steps over 2.5 orders of magnitude: phases and condition (11)",
     spec={
         "problem": {**CIRCLE, "dynamics": GD},
-        "init": W0, "schedule": {"kind": "constant", "eta": 0.1}, "steps": 4000, "seeds": 1,
-        "sweep": {"schedule.eta": [0.02, 0.05, 0.1, 0.3, 1.0, 2.0]},
+        "init": {"kind": "rank_one", "theta0": 2.498091544796509, "norm0": 3.0},
+        "schedule": {"kind": "constant", "eta": 1.0}, "steps": 2000, "seeds": 1,
+        "sweep": {"init.theta0": [2.498091544796509, 1.2],
+                  "schedule.eta": [0.3, 1.0, 3.0, 10.0, 30.0, 100.0]},
     },
-    quick={"steps": 600, "sweep.schedule.eta": [0.05, 0.3, 2.0]},
+    quick={"steps": 300, "sweep.schedule.eta": [1.0, 30.0, 100.0]},
     finisher=_finish_phases,
 ))

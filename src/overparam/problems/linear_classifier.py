@@ -335,10 +335,17 @@ def _gd_bounds(c: dict, steps, marks: dict, delta: float) -> np.ndarray:
         stop = marks["n0"] if marks["n0"] >= 0 else cos.size - 1
         lb = th.lemma4_lower(eta[:stop], c["c0"], norm[0], theta[0])
         out[: stop + 1] = lb
-    s = marks["n_cond11"]
-    if s >= 0:
-        out[s:] = th.lemma5_lower(eta[s:-1], c["c0"], norm[s], theta[s], delta)
+    s = _lemma5_start(marks)
+    if s >= 0:  # row s is the curve's own start (equality); Lemma 4 keeps rows up to n0
+        out[s + 1:] = th.lemma5_lower(eta[s:-1], c["c0"], norm[s], theta[s], delta)[1:]
     return out
+
+
+def _lemma5_start(marks: dict) -> int:
+    """Lemma 5 is drawn from the first row with θ ≤ π/2 from which (11) holds for good."""
+    if marks["n_cond11"] < 0 or marks["n0"] < 0:
+        return -1
+    return max(marks["n_cond11"], marks["n0"])
 
 
 def derive(setting: Setting, c: dict, steps) -> dict[str, Any]:
@@ -359,10 +366,11 @@ def derive(setting: Setting, c: dict, steps) -> dict[str, Any]:
         marks = _gd_marks(c, steps, eta)
         extra.update(marks, R1=c["R1"])
         steps["bound_lower"] = _gd_bounds(c, steps, marks, prob.delta)
+        extra["n_lemma5"] = _lemma5_start(marks)
         phase = np.full(t.size, 2.0)
+        if extra["n_lemma5"] >= 0:
+            phase[extra["n_lemma5"]:] = 3.0
         phase[steps["cos_theta"].to_numpy() < 0] = 1.0
-        if marks["n_cond11"] >= 0:
-            phase[marks["n_cond11"]:] = 3.0
         steps["phase"] = phase
         for col in ("bound_upper", "norm_lower", "norm_upper", "bound_lower_restart",
                     "bound_upper_restart"):
