@@ -50,10 +50,11 @@ def _verdicts(checks: pd.DataFrame, ids) -> str:
     parts = []
     for check, grp in sub.groupby("check", sort=False):
         counts = grp["status"].value_counts()
-        tight = grp["max_ratio"].max()
+        med, top = grp["median_ratio"].median(), grp["max_ratio"].max()
+        ratio = f" (ratio median {med:.3g}, max {top:.3g})" if np.isfinite(top) else ""
         parts.append(f"{check.removeprefix('D.')} " + "/".join(
             f"{counts.get(s, 0)}{s[0]}" for s in ("holds", "violated", "not_applicable")
-            if counts.get(s, 0)) + (f" (max ratio {tight:.3g})" if np.isfinite(tight) else ""))
+            if counts.get(s, 0)) + ratio)
     return ", ".join(parts)
 
 
@@ -110,7 +111,8 @@ def _finish_fig1(root: Path, runs, steps, checks, quick, tag: str, fig_name: str
     axes[0].legend(fontsize=6.5, loc="lower right")
     axes[1].set_ylabel("1 − cos θ(t)")
     axes[1].set_yscale("log")
-    axes[1].set_ylim(bottom=1e-16)
+    gap = 2 * np.sin(steps["theta"] / 2) ** 2
+    axes[1].set_ylim(bottom=max(1e-17, 0.1 * float(gap[gap > 0].min())))
     axes[2].set_ylabel("population loss L")
     axes[2].set_yscale("log")
     axes[3].set_ylabel("‖w_e(t)‖")
