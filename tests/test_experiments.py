@@ -100,3 +100,28 @@ def test_width_sweep_fits_a_decaying_power_law(results):
         slope = float(line.split("∝ n_min^")[1].split()[0])
         hi = float(line.split("CI [")[1].split(",")[1].split("]")[0])
         assert slope < 0 and hi < 0, line
+
+
+def test_prop4_is_exact_for_balanced_two_layer_flows(results):
+    _, manifest, runs, steps, checks = _load(results, "directional/two-layer-exact")
+    err = (steps["cos_theta"] - steps["bound_lower"]).abs()
+    assert err.max() < 1e-9
+    assert set(checks[checks["check"] == "D.prop4"]["status"]) == {"holds"}
+    assert runs["problem.dim"].nunique() == 2 and runs["problem.distribution.kind"].nunique() == 2
+
+
+def test_deep_flows_turn_their_norm_up_and_agree(results):
+    _, _, runs, steps, checks = _load(results, "directional/deep")
+    flows = runs[runs["problem.dynamics.kind"].isin(["flow", "induced_flow"]) & runs["balanced"]]
+    assert flows["T_switch"].notna().all()
+    assert flows["T_switch"].max() - flows["T_switch"].min() < 1e-6
+    assert not runs[~runs["balanced"]].empty  # the unbalanced comparison is there
+    held = checks[checks["run_id"].isin(flows["run_id"])]
+    assert set(held[held["check"].isin(["D.thm3.lower", "D.thm3.upper"])]["status"]) == {"holds"}
+
+
+def test_gd_phases_marks_move_with_the_step_size(results):
+    _, _, runs, _, _ = _load(results, "directional/gd-phases")
+    paper = runs[runs["init.theta0"] > 2].sort_values("schedule.eta")
+    assert (paper["n0"].diff().dropna() <= 0).all()  # larger steps leave θ > π/2 sooner
+    assert (paper["n0"] >= 1).all()

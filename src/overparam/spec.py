@@ -208,6 +208,13 @@ class Distribution(Strict):
         return self
 
 
+def _check_samples(dyn: Any) -> Any:
+    """A sample size goes with ``gradient: sample`` and only with it."""
+    if (dyn.gradient == "sample") != (dyn.samples is not None):
+        raise SpecError("problem.dynamics.samples", "give samples exactly when gradient is sample")
+    return dyn
+
+
 class PopulationGD(Strict):
     """Gradient descent on the population loss (exact quadrature) or on a fixed sample."""
 
@@ -215,12 +222,7 @@ class PopulationGD(Strict):
     gradient: Literal["population", "sample"] = "population"
     samples: PositiveInt | None = Field(None, description="size of the fixed sample (gradient: sample)")
 
-    @model_validator(mode="after")
-    def _check(self) -> PopulationGD:
-        if (self.gradient == "sample") != (self.samples is not None):
-            raise SpecError("problem.dynamics.samples",
-                            "give samples exactly when gradient is sample")
-        return self
+    _samples = model_validator(mode="after")(lambda self: _check_samples(self))
 
 
 class SGD(Strict):
@@ -245,12 +247,7 @@ class Flow(Strict):
     atol: PositiveFloat = 1e-12
     max_steps: PositiveInt = Field(100_000, description="solver steps allowed per saved interval")
 
-    @model_validator(mode="after")
-    def _check(self) -> Flow:
-        if (self.gradient == "sample") != (self.samples is not None):
-            raise SpecError("problem.dynamics.samples",
-                            "give samples exactly when gradient is sample")
-        return self
+    _samples = model_validator(mode="after")(lambda self: _check_samples(self))
 
 
 Dynamics = Annotated[PopulationGD | SGD | Flow, Field(discriminator="kind")]

@@ -45,6 +45,23 @@ class Experiment:
 REGISTRY: dict[str, Experiment] = {}
 
 
+def verdict_line(checks: pd.DataFrame, ids, prefix: str, ratios: bool = False) -> str:
+    """'check 3h/1v/2n, …' for the given runs (h holds, v violated, n not applicable), with the
+    median and largest lhs/rhs when ``ratios``."""
+    sub = checks[checks["run_id"].isin(ids)]
+    parts = []
+    for check, grp in sub.groupby("check", sort=False):
+        counts = grp["status"].value_counts()
+        text = f"{check.removeprefix(prefix)} " + "/".join(
+            f"{counts.get(s, 0)}{s[0]}" for s in ("holds", "violated", "not_applicable")
+            if counts.get(s, 0))
+        top = grp["max_ratio"].max()
+        if ratios and pd.notna(top):
+            text += f" (ratio median {grp['median_ratio'].median():.3g}, max {top:.3g})"
+        parts.append(text)
+    return ", ".join(parts)
+
+
 def register(exp: Experiment) -> Experiment:
     if exp.id in REGISTRY:
         raise ValueError(f"experiment {exp.id} registered twice")

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from overparam.experiments import Experiment, register
+from overparam.experiments import Experiment, register, verdict_line
 from overparam.plots import COLORS, save
 
 PAPER = "D"
@@ -46,16 +46,7 @@ def _curves(steps: pd.DataFrame, ids, col: str) -> tuple[np.ndarray, np.ndarray,
 
 
 def _verdicts(checks: pd.DataFrame, ids) -> str:
-    sub = checks[checks["run_id"].isin(ids)]
-    parts = []
-    for check, grp in sub.groupby("check", sort=False):
-        counts = grp["status"].value_counts()
-        med, top = grp["median_ratio"].median(), grp["max_ratio"].max()
-        ratio = f" (ratio median {med:.3g}, max {top:.3g})" if np.isfinite(top) else ""
-        parts.append(f"{check.removeprefix('D.')} " + "/".join(
-            f"{counts.get(s, 0)}{s[0]}" for s in ("holds", "violated", "not_applicable")
-            if counts.get(s, 0)) + ratio)
-    return ", ".join(parts)
+    return verdict_line(checks, ids, "D.", ratios=True)
 
 
 def _groups(runs: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from overparam.experiments import Experiment, register
+from overparam.experiments import Experiment, register, verdict_line
 from overparam.plots import COLORS, band, log10_curves, mean_curve, save
 
 PAPER = "C"
@@ -27,14 +27,7 @@ def _cells(runs: pd.DataFrame) -> tuple[list[int], list[str]]:
 
 
 def _verdicts(checks: pd.DataFrame, ids) -> str:
-    sub = checks[checks["run_id"].isin(ids)]
-    parts = []
-    for check, grp in sub.groupby("check", sort=False):
-        counts = grp["status"].value_counts()
-        parts.append(f"{check.removeprefix('C.')} " + "/".join(
-            f"{counts.get(s, 0)}{s[0]}" for s in ("holds", "violated", "not_applicable")
-            if counts.get(s, 0)))
-    return ", ".join(parts)
+    return verdict_line(checks, ids, "C.")
 
 
 def _finish_comparison(root: Path, runs, steps, checks, quick, tag="fig1", what="") -> tuple:
