@@ -152,3 +152,13 @@ def test_monte_carlo_agrees_within_five_standard_errors():
     np.testing.assert_allclose(np.asarray(gs), per.mean(axis=0), atol=1e-12)
     losses = np.logaddexp(0, -z)
     assert abs(float(Ls) - float(L)) < 5 * losses.std() / np.sqrt(len(X))
+
+
+def test_interval_rule_keeps_end_distances():
+    """∫_0^1 (1 − x)^{−1/2} dx = 2 by tanh-sinh, with 1 − x taken from the rule's gaps."""
+    from overparam import quadrature
+
+    rule = quadrature.on_interval(quadrature.tanh_sinh(5, t_max=4.5), 0.0, 1.0)
+    one_minus = np.where(rule.x >= 0.5, rule.gap, 1.0 - rule.x)
+    assert abs(np.sum(rule.w / np.sqrt(one_minus)) - 2.0) < 1e-12
+    assert np.all(one_minus > 0)

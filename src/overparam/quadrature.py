@@ -39,9 +39,11 @@ def tanh_sinh(level: int = 5, t_max: float = 3.5) -> Rule:
 
 
 def on_interval(rule: Rule, a: float, b: float) -> Rule:
-    """The rule mapped affinely onto [a, b]; ``gap`` is the distance to the nearer end."""
+    """The rule mapped affinely onto [a, b], each node placed from its nearer end (a + gap or
+    b − gap), so nodes next to an end keep their distance to it; ``gap`` is that distance."""
     half = 0.5 * (b - a)
-    return Rule(a + half * (1.0 + rule.x), half * rule.w, half * rule.gap)
+    x = np.where(rule.x < 0, a + half * rule.gap, b - half * rule.gap)
+    return Rule(x, half * rule.w, half * rule.gap)
 
 
 def exp_sinh(level: int = 5, t_min: float = -4.5, t_max: float = 4.0) -> Rule:
@@ -52,8 +54,3 @@ def exp_sinh(level: int = 5, t_min: float = -4.5, t_max: float = 4.0) -> Rule:
     w = h * 0.5 * np.pi * np.cosh(t) * x
     keep = np.isfinite(x) & np.isfinite(w) & (w > 0)
     return Rule(x[keep], w[keep], x[keep])
-
-
-def integrate(f, rule: Rule) -> float:
-    """Σ w_i f(x_i) (numpy): a reference helper for tests and precomputation."""
-    return float(np.sum(rule.w * f(rule.x)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -389,9 +390,7 @@ class RankOneInit(Strict):
         if (self.layers == "scaled") != (self.layer_scales is not None):
             raise SpecError("init.layer_scales", "give layer_scales exactly when layers is scaled")
         if self.layer_scales is not None:
-            prod = 1.0
-            for c in self.layer_scales:
-                prod *= c
+            prod = math.prod(self.layer_scales)
             if abs(prod - 1.0) > 1e-9:
                 raise SpecError("init.layer_scales", f"must multiply to 1 (keeps w_e(0)); "
                                 f"the product is {prod:.6g}")

@@ -190,10 +190,8 @@ def _radial_logpdf(law: _Law, d: int, r: float, level: int) -> float:
 def _finite_piece(level: int, a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
     """tanh-sinh nodes and weights on [a, b]; nodes come from the end gaps, so none near an
     end collapses onto it (densities with end-point singularities stay finite there)."""
-    rule = quadrature.tanh_sinh(level, t_max=_T_MAX_FINITE)
-    half = 0.5 * (b - a)
-    x = np.where(rule.x < 0, a + half * rule.gap, b - half * rule.gap)
-    return x, half * rule.w
+    rule = quadrature.on_interval(quadrature.tanh_sinh(level, t_max=_T_MAX_FINITE), a, b)
+    return rule.x, rule.w
 
 
 def _tail_piece(
@@ -379,10 +377,9 @@ def _cached_rule(dist: Spherical, level: int) -> tuple[np.ndarray, np.ndarray]:
     if dist.kind == "uniform_sphere":
         if dist.d == 2:
             return np.array([1.0]), np.array([1.0])
-        rule = quadrature.tanh_sinh(level, t_max=_T_MAX_FINITE)
-        x, qw = _finite_piece(level, 0.0, 1.0)
-        one_minus = np.where(rule.x >= 0, 0.5 * rule.gap, 1.0 - x)
-        return _finish(x, qw, dist._logpdf(x, one_minus), second_finite)
+        rule = quadrature.on_interval(quadrature.tanh_sinh(level, t_max=_T_MAX_FINITE), 0.0, 1.0)
+        one_minus = np.where(rule.x >= 0.5, rule.gap, 1.0 - rule.x)
+        return _finish(rule.x, rule.w, dist._logpdf(rule.x, one_minus), second_finite)
     if dist.kind in ("gaussian", "student_t"):
         x, qw = _tail_piece(level, 0.0, 1.0)
         return _finish(x, qw, dist._logpdf(x, None), second_finite)

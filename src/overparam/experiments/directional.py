@@ -27,11 +27,12 @@ FLOW = {"kind": "flow"}
 def _label(run: pd.Series) -> str:
     """A short name of a run's dynamics (and init, where it is not balanced)."""
     kind = run["problem.dynamics.kind"]
-    name = {"sgd": f"SGD (batch {run.get('problem.dynamics.batch', '')})",
-            "gd": "GD, exact gradient", "flow": "gradient flow (all layers)",
-            "induced_flow": "induced flow (14)"}[kind]
+    name = {"gd": "GD, exact gradient", "flow": "gradient flow (all layers)",
+            "induced_flow": "induced flow (14)"}.get(kind)
     if kind == "sgd":
         name = f"SGD (batch {int(run['problem.dynamics.batch'])})"
+    elif run.get("problem.dynamics.gradient") == "sample":
+        name = f"{kind.replace('_', ' ')} on a sample of {int(run['problem.dynamics.samples'])}"
     if not bool(run.get("balanced", True)):
         name += ", unbalanced init"
     return name

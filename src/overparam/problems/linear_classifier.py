@@ -51,6 +51,7 @@ class Instance(NamedTuple):
     rule: pop.PlaneRule
     v: np.ndarray
     Ws: list[np.ndarray]
+    we0: np.ndarray  # w_e(0) = (W_N(0) ⋯ W_1(0))ᵀ
     widths: list[int]
     X: np.ndarray  # (samples, d); a single zero row when the run uses no fixed sample
     y: np.ndarray
@@ -118,7 +119,8 @@ def build_instance(setting: Setting, seed: int, base_dir: Path) -> Instance:
         X, y = np.zeros((1, prob.dim)), np.ones(1)
     key = np.asarray(jax.random.key_data(jax.random.PRNGKey(np.random.default_rng([seed, 3])
                                                             .integers(2**31))))
-    return Instance(dist, rule, v, Ws, widths, X, y, key)
+    we0 = np.asarray(model.end_to_end([jnp.asarray(W) for W in Ws]))
+    return Instance(dist, rule, v, Ws, we0, widths, X, y, key)
 
 
 # ------------------------------------------------------------------ the step
@@ -155,8 +157,9 @@ def make_step(setting: Setting, dist: spherical.Spherical, N: int):
     def w_of(params):
         return params[0] if induced else model.end_to_end(params)
 
-    def train_grad(w, data, key):
-        """∇ of the training objective at w_e and that objective's value (NaN if population)."""
+    def train_grad(w, data, key, g_pop=None):
+        """That objective's value (NaN for the population) and its gradient at w_e; the
+        population gradient ``g_pop`` is reused when the caller has it."""
         if dyn.kind == "sgd":
             if dyn.samples is None:
                 Xb = dist.jax_sample(key, dyn.batch)
@@ -167,8 +170,9 @@ def make_step(setting: Setting, dist: spherical.Spherical, N: int):
             return pop.sample_loss_and_grad(w, Xb, yb)
         if sample_grad:
             return pop.sample_loss_and_grad(w, data["X"], data["y"])
-        loss, g = pop.loss_and_grad(w, data["v"], _rule(data))
-        return jnp.asarray(jnp.nan), g
+        if g_pop is None:
+            g_pop = pop.loss_and_grad(w, data["v"], _rule(data))[1]
+        return jnp.asarray(jnp.nan), g_pop
 
     def velocity(params, data):
         w = w_of(params)
@@ -197,7 +201,7 @@ def make_step(setting: Setting, dist: spherical.Spherical, N: int):
             new, solved = solve(params, carry.t, eta, data)
             loss_s = jnp.asarray(jnp.nan)
         else:
-            loss_s, g_train = train_grad(w, data, sub)
+            loss_s, g_train = train_grad(w, data, sub, g)
             grads = model.layer_grads(params, g_train)
             new = tuple(W - eta * G for W, G in zip(params, grads, strict=True))
             solved = jnp.asarray(True)
@@ -235,7 +239,7 @@ def step_key(setting: Setting) -> str:
 
 def theory_constants(setting: Setting, inst: Instance) -> dict[str, Any]:
     """c0, θ(0), ‖w_e(0)‖, N and whether the init is balanced."""
-    w0 = np.asarray(model.end_to_end([jnp.asarray(W) for W in inst.Ws]))
+    w0 = inst.we0
     norm0 = float(np.linalg.norm(w0))
     cos0 = float(np.clip(w0 @ inst.v / norm0, -1.0, 1.0)) if norm0 > 0 else math.nan
     drift0 = float(model.balance_drift([jnp.asarray(W) for W in inst.Ws]))
@@ -256,8 +260,7 @@ def prepare(setting: Setting, insts: list[Instance]):
     induced = setting.problem.dynamics.kind == "induced_flow"
     carries = []
     for inst in insts:
-        params = (np.asarray(model.end_to_end([jnp.asarray(W) for W in inst.Ws])),) if induced \
-            else tuple(inst.Ws)
+        params = (inst.we0,) if induced else tuple(inst.Ws)
         carries.append(Carry(params, inst.key, np.float64(0.0), np.bool_(True)))
     data = [{"v": i.v, "r": i.rule.r, "r_w": i.rule.r_w, "x": i.rule.x, "x_w": i.rule.x_w,
              "X": i.X, "y": i.y, "c0": np.float64(c["c0"])}
