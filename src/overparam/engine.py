@@ -34,14 +34,15 @@ def run_chunks(
     data: Any,
     n_rows: int,
     chunk: int,
-    on_chunk: Callable[[int, dict[str, np.ndarray]], None],
+    on_chunk: Callable[[int, dict[str, np.ndarray]], bool | None],
     cache_key: Any = None,
 ) -> tuple[Any, dict[str, float]]:
     """Run ``n_rows`` steps for every seed (leading axis of carry and data).
 
     ``step(carry, data, k)`` gets one seed's carry and data and the global step index k.
     Returns the final carry and timings: ``compile_s`` (tracing + XLA compilation) and
-    ``run_s`` (execution). ``on_chunk(start_row, rows)`` gets arrays of shape (seeds, rows).
+    ``run_s`` (execution). ``on_chunk(start_row, rows)`` gets arrays of shape (seeds, rows);
+    when it returns True no further chunk runs (every seed has finished early).
     Settings whose step is the same function (``cache_key``) and whose arrays have the same
     shapes reuse one compiled executable (e.g. a sweep over a noise level).
     """
@@ -66,6 +67,8 @@ def run_chunks(
     while start < n_rows:
         carry, rows = compiled(carry, data, np.int32(start))
         keep = min(length, n_rows - start)
-        on_chunk(start, {k: np.asarray(v)[:, :keep] for k, v in rows.items()})
+        stop = on_chunk(start, {k: np.asarray(v)[:, :keep] for k, v in rows.items()})
         start += keep
+        if stop:
+            break
     return carry, {"compile_s": compile_s, "run_s": time.perf_counter() - t1}

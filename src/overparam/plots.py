@@ -68,11 +68,12 @@ def swept_columns(runs: pd.DataFrame) -> list[str]:
 
 
 def default_figure(root: Path, runs: pd.DataFrame, steps: pd.DataFrame) -> list[str]:
-    """For a user's spec: log10 of the loss gap per setting, with a bound (paper A) or the
-    convex twin (deep linear) dashed."""
+    """For a user's spec: log10 of the loss gap per setting, with a bound (paper A, and the
+    rate (14) for the shallow network) or the convex twin (deep linear) dashed."""
     keys = swept_columns(runs)
     labels = setting_label(runs, keys)
     twin = "loss_twin" in steps
+    shallow = "bound_rate" in steps
     if "cos_theta" in steps:
         return [_angle_figure(root, runs, steps, labels, keys)]
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -83,6 +84,10 @@ def default_figure(root: Path, runs: pd.DataFrame, steps: pd.DataFrame) -> list[
             band(ax, log10_curves(steps, ids, "loss"), f"E_DLN(t)  [{label}]", color)
             mean_curve(ax, log10_curves(steps, ids, "loss_twin"), "convex twin E(t)", color,
                        ls="--")
+            continue
+        if shallow:
+            band(ax, log10_curves(steps, ids, "loss"), f"h(w_t)  [{label}]", color)
+            mean_curve(ax, log10_curves(steps, ids, "bound_rate"), "rate (14)", color, ls="--")
             continue
         band(ax, log10_curves(steps, ids, "loss_gap"), f"L(t) − ℓ*  [{label}]", color)
         kind = grp["schedule.kind"].iloc[0] if "schedule.kind" in grp else ""

@@ -33,6 +33,12 @@ class Progress:
             self._task = self._bar.add_task(self.label, total=self.total, completed=self.done)
         return self
 
+    def grow(self, n: int) -> None:
+        """More runs than planned (an experiment that searches adds them as it goes)."""
+        self.total += n
+        if self._bar is not None:
+            self._bar.update(self._task, total=self.total)
+
     def advance(self, n: int) -> None:
         if self._bar is not None:
             self._bar.advance(self._task, n)

@@ -29,6 +29,7 @@ from overparam.spec import (
     flatten,
     load_yaml,
     parse_set,
+    set_path,
     setting_dict,
     validate_spec,
 )
@@ -170,8 +171,14 @@ def run_batch(
     batch_key = hashlib.sha256("".join(plan_.run_id(setting, s) for s in seeds).encode()).hexdigest()[:12]
     stream = store.stream_dir(batch_key)
 
-    def on_chunk(start: int, rows: dict[str, np.ndarray]) -> None:
+    finished = np.zeros(len(seeds), bool)
+
+    def on_chunk(start: int, rows: dict[str, np.ndarray]) -> bool:
+        """Save the chunk; True once every seed has stopped (a target reached) or died."""
         np.savez(stream / f"chunk-{start:09d}.npz", **rows)
+        if "stop" in rows:
+            finished[:] |= rows["stop"].any(axis=1)
+        return bool((finished | ~rows["alive"][:, -1]).all()) and "stop" in rows
 
     _, timing = engine.run_chunks(step, engine.stack(carries), engine.stack(data), n_rows,
                                   setting.chunk, on_chunk, cache_key=step_key)
@@ -179,12 +186,16 @@ def run_batch(
     rows = {k: np.concatenate([c[k] for c in chunks], axis=1) for k in chunks[0]}
     wall = (time.perf_counter() - t_start) / len(seeds)
     flat = flatten(setting_dict(setting))
-    logged = [k for k in rows if k not in ("t", "alive")]
+    logged = [k for k in rows if k not in ("t", "alive", "stop")]
     for i, seed in enumerate(seeds):
         run_id = plan_.run_id(setting, seed)
         alive = rows["alive"][i]
         dead = np.flatnonzero(~alive)
-        last = int(dead[0]) if dead.size else n_rows - 1
+        reached = np.flatnonzero(rows["stop"][i]) if "stop" in rows else np.zeros(0, int)
+        if reached.size and (not dead.size or reached[0] < dead[0]):
+            dead = np.zeros(0, int)
+        last = int(dead[0]) if dead.size else (int(reached[0]) if reached.size
+                                               else rows["alive"].shape[1] - 1)
         table = {"step": np.arange(last + 1), "t": rows["t"][i, : last + 1],
                  **{k: rows[k][i, : last + 1] for k in logged}}
         steps_df = pd.DataFrame(table)
@@ -192,6 +203,8 @@ def run_batch(
         if "n_evals" in steps_df:
             steps_df["n_evals"] = steps_df["n_evals"].astype("int64")
         status, note = ("diverged", f"diverged at step {last}") if dead.size else ("ok", "")
+        if reached.size and not dead.size:
+            note = f"reached the target loss at step {last}"
         why = fam.failure(setting, consts[i])
         if why:
             status, note = "failed", why
@@ -199,7 +212,7 @@ def run_batch(
         steps_df = steps_df[["run_id", "step", "t", *fam.COLUMNS]]
         record = {
             "run_id": run_id, "experiment": plan_.experiment_id, **flat, "seed": seed,
-            "status": status, "note": note, "steps_done": int(last if dead.size else setting.steps),
+            "status": status, "note": note, "steps_done": int(last if dead.size or reached.size else setting.steps),
             "wall_s": wall, "theory_s": theory_s / len(seeds), "run_s": timing["run_s"],
             "compile_s": timing["compile_s"], "batch_size": len(seeds), **extra, **c,
             "checks": [{"run_id": run_id, **r} for r in checks],
@@ -211,24 +224,64 @@ def run_batch(
     return {**timing, "theory_s": theory_s, "wall_s": time.perf_counter() - t_start}
 
 
+class Search:
+    """What an adaptive experiment sees: derive settings from planned ones and run them.
+
+    Settings it evaluates join the plan, so resuming repeats the same decisions from the
+    stored runs without recomputing them."""
+
+    def __init__(self, plan_: Plan, store: ExperimentStore, timings: dict, bar: Progress):
+        self.plan, self._store, self._timings, self._bar = plan_, store, timings, bar
+        self._known = {_key(s) for s in plan_.settings}
+
+    @property
+    def settings(self) -> list[Setting]:
+        return list(self.plan.settings)
+
+    def derive(self, setting: Setting, overrides: dict[str, Any]) -> Setting:
+        """``setting`` with dotted overrides applied (validated)."""
+        raw = setting_dict(setting)
+        for key, value in overrides.items():
+            raw = set_path(raw, key, value)
+        return Setting.model_validate(raw)
+
+    def evaluate(self, setting: Setting) -> list[dict[str, Any]]:
+        """The run records of every seed of ``setting`` (run now where missing)."""
+        if _key(setting) not in self._known:
+            self._known.add(_key(setting))
+            self.plan.settings.append(setting)
+            self._bar.grow(self.plan.spec.seeds)
+        _run_missing(self.plan, [setting], self._store, self._timings, self._bar)
+        return [self._store.load_run(self.plan.run_id(setting, s))[1] for s in self.plan.seeds()]
+
+
+def _key(setting: Setting) -> str:
+    return json.dumps(setting_dict(setting), sort_keys=True)
+
+
+def _run_missing(plan_: Plan, settings: list[Setting], store: ExperimentStore,
+                 timings: dict[str, float], bar: Progress) -> None:
+    for setting in settings:
+        missing = [s for s in plan_.seeds() if not store.is_done(plan_.run_id(setting, s))]
+        if missing:
+            t = run_batch(plan_, setting, missing, store)
+            for k in timings:
+                timings[k] += t[k]
+            bar.advance(len(missing))
+
+
 def execute(plan_: Plan, out: Path, progress: bool = True) -> Result:
     """Run every missing run of the plan, then write the tables, figures and manifest."""
     out = Path(out)
     store = ExperimentStore(out, plan_.experiment_id)
     t0 = time.perf_counter()
     timings = {"compile_s": 0.0, "run_s": 0.0, "theory_s": 0.0}
-    todo = []
-    for setting in plan_.settings:
-        missing = [s for s in plan_.seeds() if not store.is_done(plan_.run_id(setting, s))]
-        if missing:
-            todo.append((setting, missing))
-    done_before = plan_.n_runs - sum(len(m) for _, m in todo)
+    done_before = sum(store.is_done(plan_.run_id(s, seed))
+                      for s in plan_.settings for seed in plan_.seeds())
     with Progress(plan_.experiment_id, plan_.n_runs, done_before, enabled=progress) as bar:
-        for setting, missing in todo:
-            t = run_batch(plan_, setting, missing, store)
-            for k in timings:
-                timings[k] += t[k]
-            bar.advance(len(missing))
+        _run_missing(plan_, plan_.settings, store, timings, bar)
+        if plan_.experiment is not None and plan_.experiment.search is not None:
+            plan_.experiment.search(Search(plan_, store, timings, bar))
     runs, steps, checks = assemble(plan_, store)
     store.write_tables(runs, steps, checks)
     figures, summary = [], []

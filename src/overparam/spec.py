@@ -306,7 +306,123 @@ class LinearClassifier(Strict):
         return [x / n for x in self.v]
 
 
-Problem = Annotated[TwoLayerLinear | DeepLinear | LinearClassifier, Field(discriminator="kind")]
+ACTIVATION_NAMES = ("gelu", "softplus", "sigmoid", "tanh", "elu", "relu")
+Activation = Literal["gelu", "softplus", "sigmoid", "tanh", "elu", "relu"]
+
+
+class SphereData(Strict):
+    """Paper B's synthetic data: n inputs uniform on the unit sphere of R^d0 (Assumption 2's
+    unit-norm columns) and Gaussian targets Y ∈ R^{d2×n} scaled to ‖Y‖_F = y_norm. Give ``d0``
+    or ``d0_power`` (d0 = ⌈n^power⌉, e.g. 0.5 for the d0 ≈ √n regime)."""
+
+    kind: Literal["sphere"]
+    n: PositiveInt = 100
+    d0: PositiveInt | None = None
+    d0_power: PositiveFloat | None = Field(None, le=1.0)
+    d2: PositiveInt = 1
+    y_norm: PositiveFloat = 1.0
+
+    @model_validator(mode="after")
+    def _check(self) -> SphereData:
+        if (self.d0 is None) == (self.d0_power is None):
+            raise SpecError("problem.data.d0", "give exactly one of d0 and d0_power")
+        return self
+
+    def input_dim(self) -> int:
+        """d0, fixed or ⌈n^power⌉."""
+        if self.d0 is not None:
+            return self.d0
+        return max(1, math.ceil(self.n**self.d0_power - 1e-9))
+
+
+class TeacherSpec(Strict):
+    """The teacher of the teacher–student setup (paper B, App. G): a two-layer network with He
+    init trained by SGD on cross-entropy until its training error is zero; it relabels train
+    and test. Its own seed, so every student of an experiment sees the same teacher."""
+
+    width: PositiveInt = 512
+    activation: Activation = "relu"
+    lr: PositiveFloat = 0.5
+    batch: PositiveInt = 128
+    max_epochs: PositiveInt = 500
+    seed: NonNegativeInt = 0
+
+
+class DatasetData(Strict):
+    """Images with class labels: scikit-learn's bundled digits (default) or MNIST read from the
+    IDX files in ``path`` (giving a path selects MNIST). Samples are scaled to unit norm
+    (Assumption 2). ``labels: teacher`` relabels train and test by a trained teacher."""
+
+    kind: Literal["dataset"]
+    name: Literal["digits", "mnist"] | None = None
+    path: Path | None = Field(None, description="folder with the four MNIST IDX files")
+    n_train: PositiveInt | None = Field(None, description="use this many training samples")
+    n_test: PositiveInt | None = None
+    test_fraction: float = Field(0.25, gt=0, lt=1, description="digits: held-out fraction")
+    split_seed: NonNegativeInt = 0
+    labels: Literal["teacher", "true"] = "teacher"
+    teacher: TeacherSpec = Field(default_factory=TeacherSpec)
+
+    @model_validator(mode="after")
+    def _check(self) -> DatasetData:
+        if self.name == "mnist" and self.path is None:
+            raise SpecError("problem.data.path", "mnist needs path: the folder with its IDX files")
+        if self.name == "digits" and self.path is not None:
+            raise SpecError("problem.data.path", "path is for mnist; digits ship with scikit-learn")
+        return self
+
+    def dataset(self) -> str:
+        """digits or mnist (a path selects mnist)."""
+        return self.name or ("mnist" if self.path is not None else "digits")
+
+
+ShallowData = Annotated[SphereData | DatasetData, Field(discriminator="kind")]
+
+
+class FullBatchGD(Strict):
+    """Full-batch gradient descent: one row per step."""
+
+    kind: Literal["gd"]
+
+
+class MinibatchSGD(Strict):
+    """SGD over a fresh permutation of the training set each epoch, last partial batch kept:
+    one row per epoch (``steps`` counts epochs, t = epochs)."""
+
+    kind: Literal["sgd"]
+    batch: PositiveInt = 128
+
+
+class Shallow(Strict):
+    """Paper B: Φ(W, V) = V φ(W X), W ∈ R^{width×d0}, V ∈ R^{d2×width}, both layers trained
+    on ‖Φ − Y‖²_F (``loss: sum``, the paper's h) or its mean over samples and outputs
+    (``loss: mean``, PyTorch's MSELoss). The universal constants C of (9), (13), (14) and
+    eq 33 are parameters (default 1)."""
+
+    kind: Literal["shallow"]
+    width: PositiveInt
+    activation: Activation = "gelu"
+    loss: Literal["sum", "mean"] = "sum"
+    data: ShallowData = Field(default_factory=lambda: SphereData(kind="sphere", d0=20))
+    dynamics: Annotated[FullBatchGD | MinibatchSGD, Field(discriminator="kind")] = Field(
+        default_factory=lambda: FullBatchGD(kind="gd"))
+    lazy: bool = Field(False, description="train the linearization at Θ0 alongside (lazy_gap)")
+    ntk_every: NonNegativeInt = Field(
+        1, description="eigenvalues of the NTK every k rows (0: never); costs width·(d2·n)²")
+    target_loss: NonNegativeFloat | None = Field(
+        None, description="stop a run at the first row whose loss is at most this")
+    khatri_rao_t: PositiveInt | None = Field(
+        None, description="t of σ_min(X^{*t}) (default: least t with C(d0+t−1, t) ≥ n)")
+    chi_max: PositiveFloat | None = Field(
+        None, description="χ_max of β_Φ (default σ_max(V0) + ρ_Φ, the bound inside the ball)")
+    c_cond9: PositiveFloat = 1.0
+    c_eta: PositiveFloat = 1.0
+    c_rate: PositiveFloat = 1.0
+    c_path: PositiveFloat = 1.0
+
+
+Problem = Annotated[TwoLayerLinear | DeepLinear | LinearClassifier | Shallow,
+                    Field(discriminator="kind")]
 
 
 # --------------------------------------------------------------------- inits
@@ -397,7 +513,32 @@ class RankOneInit(Strict):
         return self
 
 
-Init = Annotated[GaussianInit | ScaledInit | OrthogonalInit | BalancedInit | NpyInit | RankOneInit,
+class OmegaInit(Strict):
+    """Paper B's (17): W0 ~ N(0, ω1²), V0 ~ N(0, ω2²). Give omega1 and omega2, or the product
+    ω1ω2 (a number, or he / lecun / xavier: the product those schemes give this network) with
+    one of omega1, omega2 or ratio = ω2/ω1."""
+
+    kind: Literal["omega"]
+    omega1: PositiveFloat | None = None
+    omega2: PositiveFloat | None = None
+    product: PositiveFloat | Literal["he", "lecun", "xavier"] | None = None
+    ratio: PositiveFloat | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> OmegaInit:
+        given = [k for k in ("omega1", "omega2", "ratio") if getattr(self, k) is not None]
+        if self.product is None:
+            if given != ["omega1", "omega2"]:
+                raise SpecError("init.omega1", "give omega1 and omega2, or product with one of "
+                                "omega1, omega2, ratio")
+        elif len(given) != 1:
+            raise SpecError("init.product", "with product give exactly one of omega1, omega2, "
+                            f"ratio (got {', '.join(given) or 'none'})")
+        return self
+
+
+Init = Annotated[GaussianInit | ScaledInit | OrthogonalInit | BalancedInit | NpyInit | RankOneInit
+             | OmegaInit,
                  Field(discriminator="kind")]
 
 # ----------------------------------------------------------------- schedules
@@ -408,11 +549,12 @@ DEEP_ETAS = ("thm1", "thm4", "data_norm")
 
 
 class ConstantSchedule(Strict):
-    """η_t = eta: a number, paper A's η_max (Thm 3.2; bound curve eq 17), or for the deep
-    linear network thm1, thm4 (with c and eps) or data_norm."""
+    """η_t = eta: a number, paper A's η_max (Thm 3.2; bound curve eq 17), for the deep
+    linear network thm1, thm4 (with c and eps) or data_norm, for the shallow network thm2
+    (eq 13 with its constant) or ntk (1/(β_f λ_max) of the NTK at init)."""
 
     kind: Literal["constant"]
-    eta: PositiveFloat | Literal["eta_max", "thm1", "thm4", "data_norm"] = Field(
+    eta: PositiveFloat | Literal["eta_max", "thm1", "thm4", "data_norm", "thm2", "ntk"] = Field(
         "eta_max", validation_alias=AliasChoices("eta", "eta0"))
     c: float = Field(0.5, gt=0, lt=1)
     d: float = Field(1.01, gt=1)
@@ -482,11 +624,26 @@ def _problem_defaults(raw: Any) -> Any:
         if kind == "linear_classifier":
             raw = {"schedule": {"kind": "constant", "eta": 0.01}, "init": {"kind": "rank_one"},
                    **raw}
+        if kind == "shallow":
+            raw = {"schedule": {"kind": "constant", "eta": "thm2"}, "init": {"kind": "he"}, **raw}
     return raw
 
 
 def _check_problem_fit(problem: Any, init: Any, schedule: Any) -> None:
     """Inits and schedules that a problem does not support are errors, not silent no-ops."""
+    if problem.kind == "shallow":
+        if schedule.kind != "constant" or schedule.eta in ("eta_max", *DEEP_ETAS):
+            raise SpecError("schedule.eta" if schedule.kind == "constant" else "schedule.kind",
+                            "shallow takes the constant schedule with eta a number, thm2 or ntk")
+        if init.kind not in ("omega", "he", "lecun", "xavier", "gaussian"):
+            raise SpecError("init.kind", "shallow supports omega, he, lecun, xavier, gaussian")
+        if init.kind == "gaussian" and init.p is not None:
+            raise SpecError("init.p", "shallow's gaussian init takes std (ω1 = ω2 = std)")
+        return
+    if init.kind == "omega":
+        raise SpecError("init.kind", "omega is the shallow network's (ω1, ω2) init")
+    if schedule.kind == "constant" and schedule.eta in ("thm2", "ntk"):
+        raise SpecError("schedule.eta", f"{schedule.eta} is for the shallow network")
     if problem.kind == "linear_classifier":
         flow = problem.dynamics.kind in ("flow", "induced_flow")
         if schedule.kind not in ("constant", "power") or (flow and schedule.kind != "constant"):
@@ -591,7 +748,7 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
                            "constant", "local_pl", "global_pl", "xu2023", "backtracking",
                            "plain_inverse_k", "two_layer_linear", "deep_linear", "balanced",
                            "linear_classifier", "rank_one", "power", "gd", "sgd", "flow",
-                           "induced_flow"}:
+                           "induced_flow", "shallow", "sphere", "dataset", "omega"}:
             continue
         clean.append(p)
     return ".".join(clean)
@@ -674,9 +831,12 @@ def set_path(d: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
 
 
 def apply_overrides(raw: dict[str, Any], pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """Apply ``--set`` overrides; a list on a field that does not take a list becomes a sweep."""
+    """Apply ``--set`` overrides; a list on a field that does not take a list becomes a sweep.
+    ``data.KEY`` is short for ``problem.data.KEY``."""
     out = copy.deepcopy(raw)
     for key, value in pairs:
+        if key.startswith("data.") and "data" not in out:  # short for problem.data.
+            key = "problem." + key
         if key.startswith("sweep."):
             out.setdefault("sweep", {})[key.removeprefix("sweep.")] = value
             continue

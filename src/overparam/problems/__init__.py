@@ -28,4 +28,8 @@ def family(setting: Setting) -> ModuleType:
         from overparam.problems import linear_classifier
 
         return linear_classifier
+    if kind == "shallow":
+        from overparam.problems import shallow
+
+        return shallow
     raise ValueError(f"unknown problem kind {kind}")

@@ -1,0 +1,74 @@
+"""The shallow network Φ(W, V) = V φ(W X) of paper B, its Jacobian's Gram matrix (the
+empirical NTK) and the Hadamard-power form of the Khatri–Rao Gram.
+
+The NTK ∇Φ ∇Φ* is a (d2·n)×(d2·n) matrix, formed from d1×(d2·n) factors: nothing of size
+(parameters)² and nothing width×width is built. Entry ((p,a), (q,b)) belongs to outputs p, q
+and samples a, b (row-major vec of Z ∈ R^{d2×n}).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Act = Callable[[jax.Array], jax.Array]
+
+
+def forward(W: jax.Array, V: jax.Array, X: jax.Array, act: Act) -> jax.Array:
+    """Z = V φ(W X) ∈ R^{d2×n}."""
+    return V @ act(W @ X)
+
+
+def ntk_gram(W: jax.Array, V: jax.Array, X: jax.Array, act: Act, dact: Act) -> jax.Array:
+    """∇Φ(Θ)∇Φ*(Θ) = J Jᵀ: the V-block I_{d2} ⊗ φᵀφ plus the W-block
+    [(p,a),(q,b)] = x_aᵀx_b Σ_c V_pc V_qc φ'_ca φ'_cb (adjoint (39))."""
+    pre = W @ X
+    phi, dphi = act(pre), dact(pre)
+    d2, n = V.shape[0], X.shape[1]
+    A = (V.T[:, :, None] * dphi[:, None, :]).reshape(W.shape[0], d2 * n)
+    G = X.T @ X
+    K_w = (A.T @ A) * jnp.tile(G, (d2, d2))
+    K_v = jnp.kron(jnp.eye(d2), phi.T @ phi)
+    return K_w + K_v
+
+
+def ntk_extremes(W, V, X, act: Act, dact: Act) -> tuple[jax.Array, jax.Array]:
+    """(λ_min, λ_max) of J Jᵀ, i.e. σ²_min and σ²_max of ∇Φ*(Θ)."""
+    ev = jnp.linalg.eigvalsh(ntk_gram(W, V, X, act, dact))
+    return ev[0], ev[-1]
+
+
+def dense_jacobian(W: np.ndarray, V: np.ndarray, X: np.ndarray, act: Act) -> np.ndarray:
+    """The explicit Jacobian of vec(Z) in (vec W, vec V), by autodiff (small sizes, tests)."""
+
+    def flat(p):
+        return forward(p[0], p[1], jnp.asarray(X), act).ravel()
+
+    jw, jv = jax.jacrev(flat)((jnp.asarray(W), jnp.asarray(V)))
+    return np.concatenate([np.asarray(jw).reshape(jw.shape[0], -1),
+                           np.asarray(jv).reshape(jv.shape[0], -1)], axis=1)
+
+
+def khatri_rao_gram(X: np.ndarray, t: int) -> np.ndarray:
+    """(X^{*t})ᵀ X^{*t} = (XᵀX)^{∘t}: the Gram of the t-fold Khatri–Rao power, never formed."""
+    return (X.T @ X) ** t
+
+
+def sigma_min_khatri_rao(X: np.ndarray, t: int) -> float:
+    """σ_min(X^{*t}) = √λ_min((XᵀX)^{∘t}) (0 when X^{*t} has fewer rows than columns' rank)."""
+    ev = np.linalg.eigvalsh(khatri_rao_gram(X, t))
+    return float(np.sqrt(max(ev[0], 0.0)))
+
+
+def default_t(d0: int, n: int) -> int:
+    """Least t with C(d0+t−1, t) ≥ n: the symmetric t-tensors of R^d0 can hold n independent
+    columns (the paper's n ≃ d0^t)."""
+    from math import comb
+
+    t = 1
+    while comb(d0 + t - 1, t) < n:
+        t += 1
+    return t

@@ -1,0 +1,360 @@
+"""Paper B's problem: the shallow network V φ(W X) trained by GD or SGD, its theory constants at
+init (Lemma 3, (9), (13), (14), eq 33, eq 56) and the per-row trace, with the linearized twin
+of lazy training alongside when asked.
+
+Rows observe the iterate before it moves: row k is Θ_k (after k steps, or k epochs of SGD).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from overparam import activations, hermite, shallow_data
+from overparam.checks.near_isometry import run_checks
+from overparam.errors import SpecError
+from overparam.inits import layer_std
+from overparam.models import shallow as sh
+from overparam.spec import OmegaInit, Setting, setting_dict
+from overparam.theory import near_isometry as th
+
+COLUMNS = (
+    "loss", "eta", "grad_norm", "dist_init", "path_length", "ntk_lambda_min", "ntk_lambda_max",
+    "sigma_max_V", "rel_movement", "rel_movement_V", "train_error", "test_error", "lazy_gap",
+    "lin_loss", "lin_test_error", "bound_rate",
+)
+
+#: The NTK is (d2·n)²: refuse it beyond this many rows (use ntk_every: 0).
+NTK_MAX = 4000
+#: Gram-based constants (σ_min(X^{*t}), the kernel check) need n×n matrices up to this n.
+GRAM_MAX = 4000
+HERMITE_ORDER = 4
+
+
+class Instance(NamedTuple):
+    """One seed's problem: data, initial weights and the init scales."""
+
+    data: shallow_data.ShallowData
+    W0: np.ndarray
+    V0: np.ndarray
+    omega1: float
+    omega2: float
+    seed: int
+
+
+def omegas(setting: Setting, d0: int) -> tuple[float, float]:
+    """(ω1, ω2) of the init: std of W0 and of V0."""
+    init, d1, d2 = setting.init, setting.problem.width, _d2(setting)
+    if init.kind == "gaussian":
+        std = 1.0 if init.std is None else init.std
+        return std, std
+    if not isinstance(init, OmegaInit):
+        return (init.gain * layer_std(init.kind, d0, d1), init.gain * layer_std(init.kind, d1, d2))
+    if init.product is None:
+        return init.omega1, init.omega2
+    prod = init.product
+    if isinstance(prod, str):
+        prod = layer_std(prod, d0, d1) * layer_std(prod, d1, d2)
+    if init.omega1 is not None:
+        return init.omega1, prod / init.omega1
+    if init.omega2 is not None:
+        return prod / init.omega2, init.omega2
+    return float(np.sqrt(prod / init.ratio)), float(np.sqrt(prod * init.ratio))
+
+
+def _d2(setting: Setting) -> int:
+    data = setting.problem.data
+    return data.d2 if data.kind == "sphere" else shallow_data.N_CLASSES
+
+
+def _data(setting: Setting, seed: int, base_dir: Path) -> shallow_data.ShallowData:
+    spec = setting.problem.data
+    if spec.kind == "sphere":
+        return shallow_data.sphere(spec, np.random.default_rng([seed, 2]))
+    return shallow_data.images(spec, base_dir)
+
+
+def build_instance(setting: Setting, seed: int, base_dir: Path) -> Instance:
+    """Data (per seed on the sphere, shared for images), then W0 ~ N(0, ω1²), V0 ~ N(0, ω2²)."""
+    prob = setting.problem
+    data = _data(setting, seed, base_dir)
+    d0, n = data.X.shape
+    d2 = data.Y.shape[0]
+    if prob.ntk_every and d2 * n > NTK_MAX:
+        raise SpecError("problem.ntk_every", f"the NTK would be {d2 * n}×{d2 * n} (d2·n > "
+                        f"{NTK_MAX}); set ntk_every: 0 or use fewer samples")
+    sched = setting.schedule
+    if sched.eta == "ntk" and d2 * n > NTK_MAX:
+        raise SpecError("schedule.eta", f"ntk needs the {d2 * n}×{d2 * n} NTK (d2·n > {NTK_MAX}); "
+                        "give a number")
+    w1, w2 = omegas(setting, d0)
+    rng = np.random.default_rng([seed, 1])
+    W0 = w1 * rng.standard_normal((prob.width, d0))
+    V0 = w2 * rng.standard_normal((d2, prob.width))
+    return Instance(data, W0, V0, float(w1), float(w2), seed)
+
+
+def _scale(setting: Setting, n: int, d2: int) -> float:
+    """f = scale·‖Z − Y‖²_F."""
+    return 1.0 if setting.problem.loss == "sum" else 1.0 / (n * d2)
+
+
+def theory_constants(setting: Setting, inst: Instance) -> dict[str, Any]:
+    """Everything paper B says about this run at init."""
+    prob = setting.problem
+    act = activations.get(prob.activation)
+    X, Y = inst.data.X, inst.data.Y
+    (d0, n), d2, d1 = X.shape, Y.shape[0], prob.width
+    dphi, ddphi = activations.dphi_max(act), activations.ddphi_max(act)
+    phi0 = np.asarray(act.fn(jnp.asarray(inst.W0 @ X)))
+    l3 = th.lemma3(phi0, X, inst.V0, dphi, ddphi, prob.chi_max)
+    scale = _scale(setting, n, d2)
+    alpha_f, beta_f = th.loss_constants(prob.loss, n, d2)
+    resid = inst.V0 @ phi0 - Y
+    h0 = scale * float(np.sum(resid**2))
+    grad_f0 = 2.0 * scale * float(np.linalg.norm(resid))
+    mu, nu, beta = l3["mu_phi"], l3["nu_phi"], l3["beta_phi"]
+    c9 = th.cond9_rhs(alpha_f, mu, beta, nu, prob.c_cond9)
+    e13 = th.eta_thm2(beta, grad_f0, beta_f, mu, nu, prob.c_eta)
+    out: dict[str, Any] = {
+        **l3, "h0": h0, "grad_f0": grad_f0, "alpha_f": alpha_f, "beta_f": beta_f,
+        "cond9_rhs": c9, "cond9_holds": bool(h0 <= c9), "eta_thm2": e13,
+        "c_cond9": prob.c_cond9, "c_eta": prob.c_eta, "c_rate": prob.c_rate,
+        "c_path": prob.c_path, "dphi_max": dphi, "ddphi_max": ddphi,
+        "in_assumptions": act.in_assumptions, "phi_at_0": float(act.fn(jnp.zeros(()))),
+        "omega1": inst.omega1, "omega2": inst.omega2, "omega_ratio": inst.omega2 / inst.omega1,
+        "omega_product": inst.omega1 * inst.omega2, "n": n, "d0": d0, "d1": d1, "d2": d2,
+        "params": d0 * d1 + d1 * d2, "lazy_ratio": th.lazy_ratio(beta, nu),
+        "path_bound": th.path_bound(nu, h0, alpha_f, mu, prob.c_path),
+        "loss_scale": scale,
+    }
+    coef = hermite.coefficients(act, HERMITE_ORDER)
+    out.update({f"hermite_c{i}": float(c) for i, c in enumerate(coef)})
+    out["hermite_norm"] = float(np.sqrt(hermite.second_moment(act)))
+    out["c_inf"] = float(hermite.c_inf(act))
+    t = prob.khatri_rao_t or sh.default_t(d0, n)
+    out["khatri_rao_t"] = t
+    small = n <= GRAM_MAX
+    out["sigma_min_khatri_rao"] = sh.sigma_min_khatri_rao(X, t) if small else np.nan
+    out.update(_kernel_error(act, phi0, X, inst.omega1) if small else
+               {"kernel_rel_error": np.nan, "kernel_rel_se": np.nan})
+    sched = setting.schedule
+    if sched.eta == "thm2":
+        eta = e13
+    elif sched.eta == "ntk":
+        lam = sh.ntk_extremes(jnp.asarray(inst.W0), jnp.asarray(inst.V0), jnp.asarray(X),
+                              act.fn, act.d1)[1]
+        eta = 1.0 / (beta_f * float(lam))
+    else:
+        eta = float(sched.eta)
+    out["eta"] = eta
+    out["eta13_holds"] = bool(eta <= e13)
+    out["rate14"] = th.rate14(eta, alpha_f, mu, prob.c_rate)
+    out.update(inst.data.info)
+    return out
+
+
+def _kernel_error(act, phi0: np.ndarray, X: np.ndarray, omega1: float) -> dict[str, float]:
+    """Eq 56 against the empirical Gram φᵀφ/d1: relative Frobenius error and its Monte Carlo
+    standard error √(Σ_ab Var_c(φ_ca φ_cb)/d1)/‖E‖ (rows of W0 are independent)."""
+    d1 = phi0.shape[0]
+    expected = hermite.expected_gram(act, X.T @ X, scale=omega1)
+    emp = phi0.T @ phi0 / d1
+    second = (phi0**2).T @ (phi0**2) / d1
+    var = np.clip(second - emp**2, 0.0, None) * d1 / max(d1 - 1, 1)
+    norm = np.linalg.norm(expected)
+    return {"kernel_rel_error": float(np.linalg.norm(emp - expected) / norm),
+            "kernel_rel_se": float(np.sqrt(var.sum() / d1) / norm)}
+
+
+class Carry(NamedTuple):
+    params: tuple
+    lin: tuple
+    t: jax.Array
+    alive: jax.Array
+    path: jax.Array
+
+
+def _tree_norm(tree) -> jax.Array:
+    return jnp.sqrt(sum(jnp.sum(x * x) for x in jax.tree_util.tree_leaves(tree)))
+
+
+def _sub(a, b):
+    return jax.tree_util.tree_map(lambda x, y: x - y, a, b)
+
+
+def make_step(setting: Setting, classify: bool):
+    """The per-seed step: observe Θ_k (and its linearized twin), then one GD step or one epoch."""
+    prob = setting.problem
+    act = activations.get(prob.activation)
+    sgd = prob.dynamics.kind == "sgd"
+    batch = prob.dynamics.batch if sgd else 0
+    every, lazy = prob.ntk_every, prob.lazy
+    nan = jnp.asarray(jnp.nan)
+
+    def net(p, X):
+        return sh.forward(p[0], p[1], X, act.fn)
+
+    def lin_net(pl, p0, X):
+        out, tangent = jax.jvp(lambda q: net(q, X), (p0,), (_sub(pl, p0),))
+        return out + tangent
+
+    def sq(Z, Y, w=None):
+        r = (Z - Y) ** 2
+        return jnp.sum(r if w is None else r * w)
+
+    def error(Z, Y):
+        return jnp.mean(jnp.argmax(Z, axis=0) != jnp.argmax(Y, axis=0))
+
+    def step(carry: Carry, data: dict[str, Any], k: jax.Array):
+        X, Y, c = data["X"], data["Y"], data["consts"]
+        p0 = (data["W0"], data["V0"])
+        scale, eta = c["scale"], c["eta"]
+
+        def loss(p):
+            return scale * sq(net(p, X), Y)
+
+        def lin_loss(pl):
+            return scale * sq(lin_net(pl, p0, X), Y)
+
+        params = carry.params
+        L, g = jax.value_and_grad(loss)(params)
+        Z = net(params, X)
+        W, V = params
+        row = {"loss": L, "eta": eta, "grad_norm": _tree_norm(g),
+               "dist_init": _tree_norm(_sub(params, p0)), "path_length": carry.path,
+               "sigma_max_V": jnp.sqrt(jnp.linalg.eigvalsh(V @ V.T)[-1]),
+               "rel_movement": jnp.linalg.norm(W - p0[0]) / jnp.linalg.norm(p0[0]),
+               "rel_movement_V": jnp.linalg.norm(V - p0[1]) / jnp.linalg.norm(p0[1]),
+               "bound_rate": c["h0"] * c["rate14"] ** k.astype(jnp.float64)}
+        if every:
+            row["ntk_lambda_min"], row["ntk_lambda_max"] = jax.lax.cond(
+                k % every == 0, lambda: sh.ntk_extremes(W, V, X, act.fn, act.d1),
+                lambda: (nan, nan))
+        if classify:
+            row["train_error"] = error(Z, Y)
+            row["test_error"] = error(net(params, data["X_test"]), data["Y_test"])
+        if lazy:
+            Zl = lin_net(carry.lin, p0, X)
+            row["lazy_gap"] = jnp.linalg.norm(Z - Zl)
+            row["lin_loss"] = scale * sq(Zl, Y)
+            if classify:
+                row["lin_test_error"] = error(lin_net(carry.lin, p0, data["X_test"]),
+                                              data["Y_test"])
+        ok = carry.alive & jnp.isfinite(L) & (L <= c["diverge_at"])
+        if sgd:
+            new_params, new_lin, moved, dt = _epoch(carry, data, k, p0)
+        else:
+            new_params = jax.tree_util.tree_map(lambda x, d: x - eta * d, params, g)
+            if lazy:
+                gl = jax.grad(lin_loss)(carry.lin)
+                new_lin = jax.tree_util.tree_map(lambda x, d: x - eta * d, carry.lin, gl)
+            else:
+                new_lin = carry.lin
+            moved, dt = eta * row["grad_norm"], eta
+
+        def keep(new, old):
+            return jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, old)
+
+        out = {name: jnp.asarray(row.get(name, nan), jnp.float64) for name in COLUMNS}
+        out["t"], out["alive"] = carry.t, carry.alive
+        out["stop"] = L <= c["target"]
+        new = Carry(keep(new_params, params), keep(new_lin, carry.lin),
+                    carry.t + jnp.where(ok, dt, 0.0), ok, carry.path + jnp.where(ok, moved, 0.0))
+        return new, out
+
+    def _epoch(carry: Carry, data, k, p0):
+        """One pass over a fresh permutation in minibatches (the last one partial)."""
+        X, Y, c = data["X"], data["Y"], data["consts"]
+        n = X.shape[1]
+        nb = -(-n // batch)
+        perm = jax.random.permutation(jax.random.fold_in(data["key"], k), n)
+        idx = jnp.concatenate([perm, jnp.zeros(nb * batch - n, perm.dtype)]).reshape(nb, batch)
+        mask = (jnp.arange(nb * batch) < n).reshape(nb, batch).astype(jnp.float64)
+
+        def batch_loss(model, p, Xb, Yb, m):
+            count = jnp.sum(m)
+            # sum: the batch estimate (n/|b|)·Σ_b of h; mean: the mean over the batch's entries
+            norm = jnp.where(c["mean"], 1.0 / (count * Y.shape[0]), n / count)
+            return norm * sq(model(p, Xb), Yb, m[None, :])
+
+        def one(state, xs):
+            p, pl, path = state
+            ib, m = xs
+            Xb, Yb = X[:, ib], Y[:, ib]
+            g = jax.grad(lambda q: batch_loss(net, q, Xb, Yb, m))(p)
+            p_new = jax.tree_util.tree_map(lambda x, d: x - c["eta"] * d, p, g)
+            if lazy:
+                gl = jax.grad(lambda q: batch_loss(lambda r, Xc: lin_net(r, p0, Xc),
+                                                   q, Xb, Yb, m))(pl)
+                pl = jax.tree_util.tree_map(lambda x, d: x - c["eta"] * d, pl, gl)
+            return (p_new, pl, path + c["eta"] * _tree_norm(g)), None
+
+        (p, pl, moved), _ = jax.lax.scan(one, (carry.params, carry.lin, jnp.zeros(())),
+                                         (idx, mask))
+        return p, pl, moved, c["eta"] * nb
+
+    return step
+
+
+# -------------------------------------------------------------- the runner's hooks
+def step_key(setting: Setting) -> str:
+    """Settings with the same compiled step (shapes are added by the engine)."""
+    d = setting_dict(setting)["problem"]
+    keep = {k: d[k] for k in ("activation", "dynamics", "lazy", "ntk_every")}
+    data = setting.problem.data
+    keep["classify"] = data.kind != "sphere"
+    return json.dumps(keep, sort_keys=True)
+
+
+def prepare(setting: Setting, insts: list[Instance]):
+    """Constants, carries, data and step for a batch of seeds of one setting."""
+    consts = [theory_constants(setting, inst) for inst in insts]
+    carries, data = [], []
+    prob = setting.problem
+    for inst, c in zip(insts, consts, strict=True):
+        p0 = (jnp.asarray(inst.W0), jnp.asarray(inst.V0))
+        carries.append(Carry(p0, p0, jnp.zeros(()), jnp.ones((), bool), jnp.zeros(())))
+        d = inst.data
+        X_test, Y_test = (d.X_test, d.Y_test) if d.classify else (d.X[:, :1], d.Y[:, :1])
+        target = -np.inf if prob.target_loss is None else prob.target_loss
+        loop = {"scale": c["loss_scale"], "eta": c["eta"], "h0": c["h0"],
+                "rate14": c["rate14"], "target": target, "mean": prob.loss == "mean",
+                "diverge_at": setting.diverge_factor * max(c["h0"], 1.0)}
+        data.append({
+            "X": d.X, "Y": d.Y, "X_test": X_test, "Y_test": Y_test, "W0": inst.W0,
+            "V0": inst.V0, "key": np.asarray(jax.random.PRNGKey(inst.seed)),
+            "consts": {k: np.asarray(v, np.float64 if k != "mean" else bool)
+                       for k, v in loop.items()},
+        })
+    step = make_step(setting, insts[0].data.classify)
+    return consts, carries, data, step, step_key(setting)
+
+
+def finalize(setting: Setting, inst: Instance, c: dict[str, Any], steps: Any, status: str):
+    """The run record's extra fields and the verdict rows."""
+    checks = [] if status == "failed" else run_checks(setting, steps, c)
+    last = steps.iloc[-1]
+    inside = steps["dist_init"].to_numpy() <= c["rho_phi"]
+    left = np.flatnonzero(~inside)
+    extra = {"final_loss": float(last["loss"]), "final_loss_gap": float(last["loss"]),
+             "final_train_error": float(last["train_error"]),
+             "final_test_error": float(last["test_error"]),
+             "final_lazy_gap": float(last["lazy_gap"]),
+             "final_rel_movement": float(last["rel_movement"]),
+             "chi_path": float(steps["sigma_max_V"].max()),
+             "left_ball_step": float(left[0]) if left.size else np.nan}
+    return c, extra, checks
+
+
+def failure(setting: Setting, c: dict[str, Any]) -> str:
+    """Why the run cannot start ('' when it can)."""
+    if not (np.isfinite(c["eta"]) and c["eta"] > 0):
+        why = "relu has no φ''max (outside Assumption 2)" if not c["in_assumptions"] else ""
+        return f"the step size is {c['eta']:.3g}" + (f": {why}" if why else "")
+    return ""

@@ -1,0 +1,83 @@
+"""Data of the shallow network (paper B): unit-norm points on the sphere with Gaussian targets,
+or images (digits, MNIST) with the labels of a trained teacher, as X ∈ R^{d0×n}, Y ∈ R^{d2×n}.
+
+A dataset and its teacher are built once per process and shared by every run that asks for
+the same data, so all students of an experiment see one teacher.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from overparam.spec import DatasetData, SphereData
+
+N_CLASSES = 10
+
+
+class ShallowData(NamedTuple):
+    """Training (X, Y) and held-out (X_test, Y_test) columns; labels are one-hot for images."""
+
+    X: np.ndarray
+    Y: np.ndarray
+    X_test: np.ndarray
+    Y_test: np.ndarray
+    classify: bool
+    info: dict
+
+
+def sphere(spec: SphereData, rng: np.random.Generator) -> ShallowData:
+    """n uniform points on S^{d0−1}; Y with i.i.d. N(0, 1) entries scaled to ‖Y‖_F = y_norm."""
+    d0 = spec.input_dim()
+    X = rng.standard_normal((d0, spec.n))
+    X /= np.linalg.norm(X, axis=0, keepdims=True)
+    Y = rng.standard_normal((spec.d2, spec.n))
+    Y *= spec.y_norm / np.linalg.norm(Y)
+    empty = np.zeros((d0, 0)), np.zeros((spec.d2, 0))
+    return ShallowData(X, Y, *empty, classify=False, info={"d0": d0})
+
+
+def one_hot(labels: np.ndarray) -> np.ndarray:
+    """(classes × n) one-hot columns."""
+    out = np.zeros((N_CLASSES, labels.size))
+    out[labels, np.arange(labels.size)] = 1.0
+    return out
+
+
+def images(spec: DatasetData, base_dir: Path) -> ShallowData:
+    """The dataset of the spec (cached per process)."""
+    key = json.dumps(spec.model_dump(mode="json"), sort_keys=True)
+    path = None if spec.path is None else (spec.path if spec.path.is_absolute()
+                                           else base_dir / spec.path)
+    return _images(key, str(path) if path else "")
+
+
+@functools.lru_cache(maxsize=4)
+def _images(key: str, path: str) -> ShallowData:
+    from overparam import datasets
+    from overparam.teacher import teacher_labels, train_teacher
+
+    spec = DatasetData.model_validate(json.loads(key))
+    if spec.dataset() == "mnist":
+        Xtr, ytr, Xte, yte = datasets.load_mnist(Path(path))
+    else:
+        Xtr, ytr, Xte, yte = datasets.load_digits_split(spec.test_fraction, spec.split_seed)
+    Xtr, Xte = datasets.unit_rows(Xtr), datasets.unit_rows(Xte)
+    info: dict = {"dataset": spec.dataset(), "labels": spec.labels}
+    if spec.labels == "teacher":
+        t = spec.teacher
+        teacher = train_teacher(Xtr, ytr, width=t.width, activation=t.activation, lr=t.lr,
+                                batch=t.batch, max_epochs=t.max_epochs, seed=t.seed)
+        ytr, yte = teacher_labels(Xtr, Xte, teacher)
+        info.update(teacher_train_error=teacher.train_error, teacher_epochs=teacher.epochs,
+                    teacher_fingerprint=teacher.fingerprint)
+    if spec.n_train is not None and spec.n_train < len(ytr):
+        Xtr, ytr = datasets.subsample(Xtr, ytr, spec.n_train, spec.split_seed)
+    if spec.n_test is not None and spec.n_test < len(yte):
+        Xte, yte = datasets.subsample(Xte, yte, spec.n_test, spec.split_seed + 1)
+    info["d0"] = Xtr.shape[1]
+    return ShallowData(Xtr.T.copy(), one_hot(ytr), Xte.T.copy(), one_hot(yte), True, info)
