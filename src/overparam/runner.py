@@ -76,15 +76,20 @@ def _paths(node: Any, where: str = "") -> list[tuple[str, Path]]:
 
 
 def _file_fingerprints(settings: list[Setting], base_dir: Path) -> dict[str, str]:
-    """Content hashes of every .npy a setting reads, so a changed file gets new run ids."""
+    """Content hashes of every file (or folder of files) a setting reads, so changed data gets
+    new run ids."""
     out: dict[str, str] = {}
     for s in settings:
         for fieldname, p in _paths(s.model_dump()):
             full = p if p.is_absolute() else base_dir / p
+            files = sorted(f for f in full.iterdir() if f.is_file()) if full.is_dir() else [full]
+            digest = hashlib.sha256()
             try:
-                out[str(p)] = hashlib.sha256(full.read_bytes()).hexdigest()[:16]
+                for f in files:  # a folder (MNIST's IDX files) hashes its files' names and bytes
+                    digest.update(f.name.encode() + f.read_bytes())
             except OSError as exc:
                 raise SpecError(fieldname, f"cannot read {full} ({exc.strerror})") from None
+            out[str(p)] = digest.hexdigest()[:16]
     return out
 
 
@@ -232,11 +237,9 @@ class Search:
 
     def __init__(self, plan_: Plan, store: ExperimentStore, timings: dict, bar: Progress):
         self.plan, self._store, self._timings, self._bar = plan_, store, timings, bar
-        self._known = {_key(s) for s in plan_.settings}
-
-    @property
-    def settings(self) -> list[Setting]:
-        return list(self.plan.settings)
+        self.templates = list(plan_.settings)  # the spec's settings: where searches start
+        plan_.settings.clear()
+        self._known: set[str] = set()
 
     def derive(self, setting: Setting, overrides: dict[str, Any]) -> Setting:
         """``setting`` with dotted overrides applied (validated)."""
@@ -251,6 +254,8 @@ class Search:
             self._known.add(_key(setting))
             self.plan.settings.append(setting)
             self._bar.grow(self.plan.spec.seeds)
+            self._bar.advance(sum(self._store.is_done(self.plan.run_id(setting, s))
+                                  for s in self.plan.seeds()))
         _run_missing(self.plan, [setting], self._store, self._timings, self._bar)
         return [self._store.load_run(self.plan.run_id(setting, s))[1] for s in self.plan.seeds()]
 
@@ -278,10 +283,14 @@ def execute(plan_: Plan, out: Path, progress: bool = True) -> Result:
     timings = {"compile_s": 0.0, "run_s": 0.0, "theory_s": 0.0}
     done_before = sum(store.is_done(plan_.run_id(s, seed))
                       for s in plan_.settings for seed in plan_.seeds())
-    with Progress(plan_.experiment_id, plan_.n_runs, done_before, enabled=progress) as bar:
-        _run_missing(plan_, plan_.settings, store, timings, bar)
-        if plan_.experiment is not None and plan_.experiment.search is not None:
-            plan_.experiment.search(Search(plan_, store, timings, bar))
+    search = plan_.experiment.search if plan_.experiment is not None else None
+    total = 0 if search else plan_.n_runs
+    with Progress(plan_.experiment_id, total, 0 if search else done_before,
+                  enabled=progress) as bar:
+        if search is not None:
+            search(Search(plan_, store, timings, bar))
+        else:
+            _run_missing(plan_, plan_.settings, store, timings, bar)
     runs, steps, checks = assemble(plan_, store)
     store.write_tables(runs, steps, checks)
     figures, summary = [], []

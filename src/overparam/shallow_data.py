@@ -66,8 +66,13 @@ def _images(key: str, path: str) -> ShallowData:
         Xtr, ytr, Xte, yte = datasets.load_mnist(Path(path))
     else:
         Xtr, ytr, Xte, yte = datasets.load_digits_split(spec.test_fraction, spec.split_seed)
-    Xtr, Xte = datasets.unit_rows(Xtr), datasets.unit_rows(Xte)
-    info: dict = {"dataset": spec.dataset(), "labels": spec.labels}
+    if spec.normalize == "unit":
+        Xtr, Xte = datasets.unit_rows(Xtr), datasets.unit_rows(Xte)
+    else:
+        mean, std = Xtr.mean(), Xtr.std()
+        Xtr, Xte = (Xtr - mean) / std, (Xte - mean) / std
+    info: dict = {"dataset": spec.dataset(), "labels": spec.labels,
+                  "input_norm": float(np.median(np.linalg.norm(Xtr, axis=1)))}
     if spec.labels == "teacher":
         t = spec.teacher
         teacher = train_teacher(Xtr, ytr, width=t.width, activation=t.activation, lr=t.lr,

@@ -312,14 +312,17 @@ Activation = Literal["gelu", "softplus", "sigmoid", "tanh", "elu", "relu"]
 
 class SphereData(Strict):
     """Paper B's synthetic data: n inputs uniform on the unit sphere of R^d0 (Assumption 2's
-    unit-norm columns) and Gaussian targets Y ∈ R^{d2×n} scaled to ‖Y‖_F = y_norm. Give ``d0``
-    or ``d0_power`` (d0 = ⌈n^power⌉, e.g. 0.5 for the d0 ≈ √n regime)."""
+    unit-norm columns) and Gaussian targets Y ∈ R^{d2×n} scaled to ‖Y‖_F = y_norm
+    (``target: gaussian``), or the network's own output at init plus such noise
+    (``target: init``, so h(w0) = y_norm² and condition (9) can hold). Give ``d0`` or
+    ``d0_power`` (d0 = ⌈n^power⌉, e.g. 0.5 for the d0 ≈ √n regime)."""
 
     kind: Literal["sphere"]
     n: PositiveInt = 100
     d0: PositiveInt | None = None
     d0_power: PositiveFloat | None = Field(None, le=1.0)
     d2: PositiveInt = 1
+    target: Literal["gaussian", "init"] = "gaussian"
     y_norm: PositiveFloat = 1.0
 
     @model_validator(mode="after")
@@ -342,16 +345,17 @@ class TeacherSpec(Strict):
 
     width: PositiveInt = 512
     activation: Activation = "relu"
-    lr: PositiveFloat = 0.5
+    lr: PositiveFloat = 2.0
     batch: PositiveInt = 128
-    max_epochs: PositiveInt = 500
+    max_epochs: PositiveInt = 2000
     seed: NonNegativeInt = 0
 
 
 class DatasetData(Strict):
     """Images with class labels: scikit-learn's bundled digits (default) or MNIST read from the
     IDX files in ``path`` (giving a path selects MNIST). Samples are scaled to unit norm
-    (Assumption 2). ``labels: teacher`` relabels train and test by a trained teacher."""
+    (Assumption 2) or standardized. ``labels: teacher`` relabels train and test by a trained
+    teacher."""
 
     kind: Literal["dataset"]
     name: Literal["digits", "mnist"] | None = None
@@ -360,6 +364,9 @@ class DatasetData(Strict):
     n_test: PositiveInt | None = None
     test_fraction: float = Field(0.25, gt=0, lt=1, description="digits: held-out fraction")
     split_seed: NonNegativeInt = 0
+    normalize: Literal["unit", "standard"] = Field(
+        "unit", description="unit: every sample scaled to norm 1 (Assumption 2); standard: "
+        "pixels shifted and scaled by the training set's mean and std (as App. G)")
     labels: Literal["teacher", "true"] = "teacher"
     teacher: TeacherSpec = Field(default_factory=TeacherSpec)
 

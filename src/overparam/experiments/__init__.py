@@ -27,6 +27,9 @@ class Experiment:
     spec: dict[str, Any]
     quick: dict[str, Any] = field(default_factory=dict)
     finisher: Finisher | None = None
+    #: An adaptive experiment (e.g. a bisection on the width) gets a ``runner.Search`` whose
+    #: templates are the spec's settings; the settings it evaluates are the experiment's runs.
+    search: Callable[[Any], None] | None = None
 
     def raw_spec(self) -> dict[str, Any]:
         raw = copy.deepcopy(self.spec)
@@ -70,7 +73,12 @@ def register(exp: Experiment) -> Experiment:
 
 
 def _load_all() -> None:
-    from overparam.experiments import directional, local_pl, trajectory  # noqa: F401
+    from overparam.experiments import (  # noqa: F401
+        directional,
+        local_pl,
+        near_isometry,
+        trajectory,
+    )
 
 
 def all_experiments() -> list[Experiment]:

@@ -96,6 +96,9 @@ def build_instance(setting: Setting, seed: int, base_dir: Path) -> Instance:
     rng = np.random.default_rng([seed, 1])
     W0 = w1 * rng.standard_normal((prob.width, d0))
     V0 = w2 * rng.standard_normal((d2, prob.width))
+    if getattr(prob.data, "target", "") == "init":  # Y = Φ(w0) + the drawn noise
+        act = activations.get(prob.activation)
+        data = data._replace(Y=data.Y + V0 @ np.asarray(act.fn(jnp.asarray(W0 @ data.X))))
     return Instance(data, W0, V0, float(w1), float(w2), seed)
 
 
