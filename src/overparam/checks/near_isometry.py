@@ -42,7 +42,9 @@ def run_checks(setting: Setting, steps: pd.DataFrame, c: dict[str, Any]) -> list
                               KERNEL_SE * c["kernel_rel_se"], steps=[0],
                               note=f"‖φᵀφ/d1 − E‖/‖E‖ ≤ {KERNEL_SE:g} Monte Carlo SE"))
     else:
-        out.append(not_applicable("B.eq56.kernel", PAPER, "(56)", "n too large for n×n Grams"))
+        why = ("inputs are not unit-norm" if not c["unit_norm_inputs"]
+               else "n too large for n×n Grams")
+        out.append(not_applicable("B.eq56.kernel", PAPER, "(56)", why))
     return out
 
 

@@ -143,8 +143,10 @@ def theory_constants(setting: Setting, inst: Instance) -> dict[str, Any]:
     t = prob.khatri_rao_t or sh.default_t(d0, n)
     out["khatri_rao_t"] = t
     small = n <= GRAM_MAX
+    unit = bool(np.allclose(np.linalg.norm(X, axis=0), 1.0, rtol=0, atol=1e-9))
+    out["unit_norm_inputs"] = unit
     out["sigma_min_khatri_rao"] = sh.sigma_min_khatri_rao(X, t) if small else np.nan
-    out.update(_kernel_error(act, phi0, X, inst.omega1) if small else
+    out.update(_kernel_error(act, phi0, X, inst.omega1) if small and unit else
                {"kernel_rel_error": np.nan, "kernel_rel_se": np.nan})
     sched = setting.schedule
     if sched.eta == "thm2":
