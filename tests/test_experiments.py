@@ -125,3 +125,33 @@ def test_gd_phases_marks_move_with_the_step_size(results):
     paper = runs[runs["init.theta0"] > 2].sort_values("schedule.eta")
     assert (paper["n0"].diff().dropna() <= 0).all()  # larger steps leave θ > π/2 sooner
     assert (paper["n0"] >= 1).all()
+
+
+def test_near_isometry_constants_grow_with_width_and_lemma3_holds(results):
+    _, _, runs, _, checks = _load(results, "shallow/near-isometry")
+    for _, grp in runs.groupby(["problem.activation", "problem.data.target"]):
+        med = grp.groupby("d1")[["mu_phi", "nu_phi", "kernel_rel_error"]].median()
+        assert med["mu_phi"].is_monotonic_increasing and med["nu_phi"].is_monotonic_increasing
+        assert med["kernel_rel_error"].iloc[-1] < med["kernel_rel_error"].iloc[0]
+    lemma3 = checks[checks["check"].str.startswith("B.lemma3")]
+    assert (lemma3["status"] == "holds").all() and len(lemma3) == 2 * len(runs)
+    rate = checks[checks["check"] == "B.thm2.rate"]
+    assert (rate["status"] == "holds").any()  # Y = Φ(w0) + noise: (9) holds at larger widths
+
+
+def test_width_scaling_finds_a_threshold_per_n(results):
+    root, manifest, runs, _, _ = _load(results, "shallow/width-scaling")
+    table = pd.read_parquet(root / "thresholds.parquet")
+    assert len(table) == 6 and table["d1_star"].notna().all()
+    for _, grp in table.groupby("regime"):
+        assert grp.sort_values("n")["params"].is_monotonic_increasing
+    assert any("n^" in line for line in manifest["summary"])
+
+
+def test_lazy_training_runs_finish_their_epochs_with_one_trained_teacher(results):
+    _, manifest, runs, steps, _ = _load(results, "shallow/lazy-training")
+    assert (runs["steps_done"] == runs["steps"]).all()
+    assert runs["teacher_fingerprint"].nunique() == 1 and (runs["teacher_train_error"] == 0).all()
+    assert (runs["problem.loss"] == "mean").all() and runs["omega_ratio"].nunique() == 3
+    last = steps.groupby("run_id").last()
+    assert last["lazy_gap"].notna().all() and last["rel_movement"].gt(0).all()

@@ -66,20 +66,21 @@ def _images(key: str, path: str) -> ShallowData:
         Xtr, ytr, Xte, yte = datasets.load_mnist(Path(path))
     else:
         Xtr, ytr, Xte, yte = datasets.load_digits_split(spec.test_fraction, spec.split_seed)
+    info: dict = {"dataset": spec.dataset(), "labels": spec.labels}
+    if spec.labels == "teacher":  # the teacher sees unit-norm samples, whatever the student sees
+        t = spec.teacher
+        Utr, Ute = datasets.unit_rows(Xtr), datasets.unit_rows(Xte)
+        teacher = train_teacher(Utr, ytr, width=t.width, activation=t.activation, lr=t.lr,
+                                batch=t.batch, max_epochs=t.max_epochs, seed=t.seed)
+        ytr, yte = teacher_labels(Utr, Ute, teacher)
+        info.update(teacher_train_error=teacher.train_error, teacher_epochs=teacher.epochs,
+                    teacher_fingerprint=teacher.fingerprint)
     if spec.normalize == "unit":
         Xtr, Xte = datasets.unit_rows(Xtr), datasets.unit_rows(Xte)
     else:
         mean, std = Xtr.mean(), Xtr.std()
         Xtr, Xte = (Xtr - mean) / std, (Xte - mean) / std
-    info: dict = {"dataset": spec.dataset(), "labels": spec.labels,
-                  "input_norm": float(np.median(np.linalg.norm(Xtr, axis=1)))}
-    if spec.labels == "teacher":
-        t = spec.teacher
-        teacher = train_teacher(Xtr, ytr, width=t.width, activation=t.activation, lr=t.lr,
-                                batch=t.batch, max_epochs=t.max_epochs, seed=t.seed)
-        ytr, yte = teacher_labels(Xtr, Xte, teacher)
-        info.update(teacher_train_error=teacher.train_error, teacher_epochs=teacher.epochs,
-                    teacher_fingerprint=teacher.fingerprint)
+    info["input_norm"] = float(np.median(np.linalg.norm(Xtr, axis=1)))
     if spec.n_train is not None and spec.n_train < len(ytr):
         Xtr, ytr = datasets.subsample(Xtr, ytr, spec.n_train, spec.split_seed)
     if spec.n_test is not None and spec.n_test < len(yte):
