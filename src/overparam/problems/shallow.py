@@ -222,14 +222,14 @@ def make_step(setting: Setting, classify: bool):
         scale, eta = c["scale"], c["eta"]
 
         def loss(p):
-            return scale * sq(net(p, X), Y)
+            Zp = net(p, X)
+            return scale * sq(Zp, Y), Zp
 
         def lin_loss(pl):
             return scale * sq(lin_net(pl, p0, X), Y)
 
         params = carry.params
-        L, g = jax.value_and_grad(loss)(params)
-        Z = net(params, X)
+        (L, Z), g = jax.value_and_grad(loss, has_aux=True)(params)  # one forward for both
         W, V = params
         row = {"loss": L, "eta": eta, "grad_norm": _tree_norm(g),
                "dist_init": _tree_norm(_sub(params, p0)), "path_length": carry.path,
