@@ -42,7 +42,7 @@ def test_resume_skips_done_runs_and_gives_identical_tables(tmp_path, tiny, monke
     def boom(*args, **kwargs):
         raise AssertionError("a completed run was recomputed")
 
-    monkeypatch.setattr(runner, "run_batch", boom)
+    monkeypatch.setattr(runner, "compute_batch", boom)
     second = op.run(tiny, out=tmp_path)
     for a, b in zip(tables, (second.runs, second.steps, second.checks), strict=True):
         pd.testing.assert_frame_equal(a, b)
@@ -51,10 +51,8 @@ def test_resume_skips_done_runs_and_gives_identical_tables(tmp_path, tiny, monke
 def test_more_seeds_only_runs_the_new_ones(tmp_path, tiny, monkeypatch):
     op.run(tiny, out=tmp_path)
     calls = []
-    real = runner.run_batch
-    monkeypatch.setattr(
-        runner, "run_batch", lambda p, s, seeds, st: calls.append(seeds) or real(p, s, seeds, st)
-    )
+    real = runner.compute_batch
+    monkeypatch.setattr(runner, "compute_batch", lambda b: calls.append(list(b.seeds)) or real(b))
     res = op.run(tiny, out=tmp_path, seeds=3)
     assert calls == [[2]]
     assert len(res.runs) == 3

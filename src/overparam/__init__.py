@@ -24,20 +24,28 @@ def run(
     out: str | Path = "overparam-results",
     sets: dict[str, Any] | None = None,
     progress: bool = False,
+    executor: str = "local",
+    workers: int | None = None,
     **overrides: Any,
 ):
     """Run a registered experiment, a spec file or a spec dict; return its Result.
 
     ``sets`` maps dotted paths to values (a list sweeps a scalar field, like ``--set``);
     other keyword arguments override top-level fields, ``__`` standing for a dot
-    (``problem__width=[500, 1000]``).
+    (``problem__width=[500, 1000]``). ``executor`` is ``local``, ``dask`` (a local cluster
+    of ``workers`` processes) or ``dask://HOST:PORT``, as on the command line.
     """
+    from overparam.executors import make_executor
     from overparam.runner import execute, plan
 
     pairs = list((sets or {}).items()) + [(k.replace("__", "."), v) for k, v in overrides.items()]
     p = plan(id_or_spec, quick=quick, seeds=seeds, steps=steps, sets=pairs,
              command=f"overparam.run({id_or_spec!r})" if not isinstance(id_or_spec, dict) else "")
-    return execute(p, Path(out), progress=progress)
+    ex = make_executor(executor, workers)
+    try:
+        return execute(p, Path(out), progress=progress, executor=ex)
+    finally:
+        ex.close()
 
 
 def list_experiments() -> list[str]:

@@ -28,6 +28,10 @@ Out = Annotated[Path, typer.Option("--out", help="results folder")]
 Sets = Annotated[list[str] | None, typer.Option(
     "--set", help="KEY=VALUE override by dotted path, VALUE as YAML; a list sweeps it")]
 NoProgress = Annotated[bool, typer.Option("--no-progress", help="no progress bar")]
+ExecutorOpt = Annotated[str, typer.Option(
+    "--executor", help="where settings run: local, dask (a local cluster) or dask://HOST:PORT")]
+Workers = Annotated[int | None, typer.Option(
+    "--workers", help="worker processes of --executor dask (default 1)")]
 
 
 def _fail(exc: SpecError) -> None:
@@ -39,15 +43,32 @@ def _command() -> str:
     return "overparam " + shlex.join(sys.argv[1:])
 
 
-def _run(target, quick, seeds, steps, out, sets, no_progress) -> None:
+def _executor(executor: str, workers: int | None):
+    """Check the executor options, then start it (a bad address exits 2, writing nothing)."""
+    from overparam.executors import make_executor, parse_executor
+
+    try:
+        parse_executor(executor, workers)
+        return make_executor(executor, workers)
+    except SpecError as exc:
+        _fail(exc)
+
+
+def _run(target, quick, seeds, steps, out, sets, no_progress, executor, workers) -> None:
+    from overparam.executors import parse_executor
     from overparam.report import check_summary
     from overparam.runner import execute, plan
 
     try:
+        parse_executor(executor, workers)
         p = plan(target, quick=quick, seeds=seeds, steps=steps, sets=sets or [], command=_command())
     except SpecError as exc:
         _fail(exc)
-    res = execute(p, out, progress=not no_progress)
+    ex = _executor(executor, workers)
+    try:
+        res = execute(p, out, progress=not no_progress, executor=ex)
+    finally:
+        ex.close()
     runs = res.runs
     counts = runs["status"].value_counts().to_dict()
     out_console.print(f"[bold]{p.experiment_id}[/]: {len(runs)} runs "
@@ -77,16 +98,18 @@ def list_cmd() -> None:
 
 @app.command("run")
 def run_cmd(experiment_id: str, quick: Quick = False, seeds: Seeds = None, steps: Steps = None,
-            out: Out = DEFAULT_OUT, set_: Sets = None, no_progress: NoProgress = False) -> None:
+            out: Out = DEFAULT_OUT, set_: Sets = None, no_progress: NoProgress = False,
+            executor: ExecutorOpt = "local", workers: Workers = None) -> None:
     """Run a registered experiment by id."""
-    _run(experiment_id, quick, seeds, steps, out, set_, no_progress)
+    _run(experiment_id, quick, seeds, steps, out, set_, no_progress, executor, workers)
 
 
 @app.command("run-spec")
 def run_spec_cmd(spec_file: Path, quick: Quick = False, seeds: Seeds = None, steps: Steps = None,
-                 out: Out = DEFAULT_OUT, set_: Sets = None, no_progress: NoProgress = False) -> None:
+                 out: Out = DEFAULT_OUT, set_: Sets = None, no_progress: NoProgress = False,
+                 executor: ExecutorOpt = "local", workers: Workers = None) -> None:
     """Run a user experiment from a YAML spec file (paths in it are relative to the file)."""
-    _run(spec_file, quick, seeds, steps, out, set_, no_progress)
+    _run(spec_file, quick, seeds, steps, out, set_, no_progress, executor, workers)
 
 
 @app.command("report")
@@ -101,21 +124,29 @@ def report_cmd(results_dir: Path) -> None:
 
 @app.command("reproduce")
 def reproduce_cmd(quick: Quick = False, out: Out = DEFAULT_OUT,
-                  no_progress: NoProgress = False) -> None:
+                  no_progress: NoProgress = False, executor: ExecutorOpt = "local",
+                  workers: Workers = None) -> None:
     """Run every registered experiment, then write the report."""
     from overparam.experiments import all_experiments
     from overparam.report import write_report
     from overparam.runner import execute, plan
 
-    for e in all_experiments():
+    plans = []
+    for e in all_experiments():  # every plan first: a bad one stops before anything runs
         cmd = f"overparam run {e.id}" + (" --quick" if quick else "")
         try:
-            p = plan(e.id, quick=quick, command=cmd)
+            plans.append(plan(e.id, quick=quick, command=cmd))
         except SpecError as exc:
             _fail(exc)
-        res = execute(p, out, progress=not no_progress)
-        counts = res.runs["status"].value_counts().to_dict()
-        out_console.print(f"[bold]{e.id}[/]: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    ex = _executor(executor, workers)
+    try:
+        for p in plans:
+            res = execute(p, out, progress=not no_progress, executor=ex)
+            counts = res.runs["status"].value_counts().to_dict()
+            out_console.print(f"[bold]{p.experiment_id}[/]: "
+                              + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    finally:
+        ex.close()
     out_console.print(f"report: {write_report(out).resolve()}")
 
 

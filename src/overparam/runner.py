@@ -19,6 +19,7 @@ import overparam
 from overparam import engine, problems
 from overparam.checks.core import CHECK_COLUMNS
 from overparam.errors import SpecError
+from overparam.executors import Executor, LocalExecutor
 from overparam.experiments import Experiment, get_experiment
 from overparam.progress import Progress
 from overparam.spec import (
@@ -126,6 +127,7 @@ def plan(
     raw = apply_overrides(raw, pairs)
     spec = validate_spec(raw)
     settings = expand(spec)
+    problems.check_memory(settings, spec.seeds, base)  # before anything large is allocated
     exp_id = spec.id or (experiment.id if experiment else "user-spec")
     p = Plan(
         experiment_id=exp_id, title=spec.title or (experiment.title if experiment else exp_id),
@@ -162,38 +164,58 @@ class Result:
         return json.loads((self.path / "manifest.json").read_text())
 
 
-def run_batch(
-    plan_: Plan, setting: Setting, seeds: list[int], store: ExperimentStore
-) -> dict[str, float]:
-    """Run the given seeds of one setting together and save each run's part."""
+@dataclass(frozen=True)
+class Batch:
+    """One task: the missing seeds of one setting, run together (vmapped)."""
+
+    experiment_id: str
+    setting: Setting
+    seeds: tuple[int, ...]
+    run_ids: tuple[str, ...]
+    base_dir: Path
+
+
+@dataclass
+class BatchResult:
+    """What a batch sends back: (run_id, steps table, run record) per seed, and its timings."""
+
+    runs: list[tuple[str, pd.DataFrame, dict[str, Any]]]
+    timing: dict[str, float]
+
+
+#: Columns of runs.parquet that are measured times: they differ between two runs of the
+#: same command; every other column is the same number for number.
+TIMING_COLUMNS = ("wall_s", "theory_s", "run_s", "compile_s")
+
+
+def compute_batch(batch: Batch) -> BatchResult:
+    """Run the seeds of one setting together; pure: writes nothing (any process may run it)."""
     t_start = time.perf_counter()
+    setting, seeds = batch.setting, list(batch.seeds)
     fam = problems.family(setting)
-    insts = [fam.build_instance(setting, s, plan_.base_dir) for s in seeds]
+    insts = [fam.build_instance(setting, s, batch.base_dir) for s in seeds]
     t_theory = time.perf_counter()
     consts, carries, data, step, step_key = fam.prepare(setting, insts)
     theory_s = time.perf_counter() - t_theory
     n_rows = setting.steps + 1
-    batch_key = hashlib.sha256("".join(plan_.run_id(setting, s) for s in seeds).encode()).hexdigest()[:12]
-    stream = store.stream_dir(batch_key)
-
+    chunks: list[dict[str, np.ndarray]] = []
     finished = np.zeros(len(seeds), bool)
 
     def on_chunk(start: int, rows: dict[str, np.ndarray]) -> bool:
-        """Save the chunk; True once every seed has stopped (a target reached) or died."""
-        np.savez(stream / f"chunk-{start:09d}.npz", **rows)
+        """Keep the chunk; True once every seed has stopped (a target reached) or died."""
+        chunks.append(rows)
         if "stop" in rows:
             finished[:] |= rows["stop"].any(axis=1)
         return bool((finished | ~rows["alive"][:, -1]).all()) and "stop" in rows
 
     _, timing = engine.run_chunks(step, engine.stack(carries), engine.stack(data), n_rows,
                                   setting.chunk, on_chunk, cache_key=step_key)
-    chunks = [dict(np.load(f)) for f in sorted(stream.glob("chunk-*.npz"))]
     rows = {k: np.concatenate([c[k] for c in chunks], axis=1) for k in chunks[0]}
     wall = (time.perf_counter() - t_start) / len(seeds)
     flat = flatten(setting_dict(setting))
     logged = [k for k in rows if k not in ("t", "alive", "stop")]
-    for i, seed in enumerate(seeds):
-        run_id = plan_.run_id(setting, seed)
+    out = []
+    for i, (seed, run_id) in enumerate(zip(seeds, batch.run_ids, strict=True)):
         alive = rows["alive"][i]
         dead = np.flatnonzero(~alive)
         reached = np.flatnonzero(rows["stop"][i]) if "stop" in rows else np.zeros(0, int)
@@ -216,17 +238,15 @@ def run_batch(
         c, extra, checks = fam.finalize(setting, insts[i], consts[i], steps_df, status)
         steps_df = steps_df[["run_id", "step", "t", *fam.COLUMNS]]
         record = {
-            "run_id": run_id, "experiment": plan_.experiment_id, **flat, "seed": seed,
+            "run_id": run_id, "experiment": batch.experiment_id, **flat, "seed": seed,
             "status": status, "note": note, "steps_done": int(last if dead.size or reached.size else setting.steps),
             "wall_s": wall, "theory_s": theory_s / len(seeds), "run_s": timing["run_s"],
             "compile_s": timing["compile_s"], "batch_size": len(seeds), **extra, **c,
             "checks": [{"run_id": run_id, **r} for r in checks],
         }
-        store.save_run(run_id, steps_df, record)
-    for f in stream.glob("*"):
-        f.unlink()
-    stream.rmdir()
-    return {**timing, "theory_s": theory_s, "wall_s": time.perf_counter() - t_start}
+        out.append((run_id, steps_df, record))
+    return BatchResult(out, {**timing, "theory_s": theory_s,
+                             "wall_s": time.perf_counter() - t_start})
 
 
 class Search:
@@ -235,8 +255,10 @@ class Search:
     Settings it evaluates join the plan, so resuming repeats the same decisions from the
     stored runs without recomputing them."""
 
-    def __init__(self, plan_: Plan, store: ExperimentStore, timings: dict, bar: Progress):
+    def __init__(self, plan_: Plan, store: ExperimentStore, timings: dict, bar: Progress,
+                 executor: Executor):
         self.plan, self._store, self._timings, self._bar = plan_, store, timings, bar
+        self._executor = executor
         self.templates = list(plan_.settings)  # the spec's settings: where searches start
         plan_.settings.clear()
         self._known: set[str] = set()
@@ -256,7 +278,8 @@ class Search:
             self._bar.grow(self.plan.spec.seeds)
             self._bar.advance(sum(self._store.is_done(self.plan.run_id(setting, s))
                                   for s in self.plan.seeds()))
-        _run_missing(self.plan, [setting], self._store, self._timings, self._bar)
+        _run_missing(self.plan, [setting], self._store, self._timings, self._bar,
+                     self._executor)
         return [self._store.load_run(self.plan.run_id(setting, s))[1] for s in self.plan.seeds()]
 
 
@@ -265,19 +288,31 @@ def _key(setting: Setting) -> str:
 
 
 def _run_missing(plan_: Plan, settings: list[Setting], store: ExperimentStore,
-                 timings: dict[str, float], bar: Progress) -> None:
+                 timings: dict[str, float], bar: Progress, executor: Executor) -> None:
+    """Run every seed of ``settings`` not yet in the store; save each batch as it comes back."""
+    batches = []
     for setting in settings:
         missing = [s for s in plan_.seeds() if not store.is_done(plan_.run_id(setting, s))]
         if missing:
-            t = run_batch(plan_, setting, missing, store)
-            for k in timings:
-                timings[k] += t[k]
-            bar.advance(len(missing))
+            batches.append(Batch(plan_.experiment_id, setting, tuple(missing),
+                                 tuple(plan_.run_id(setting, s) for s in missing),
+                                 plan_.base_dir))
+    for result in executor.map_unordered(compute_batch, batches):
+        for run_id, steps_df, record in result.runs:
+            store.save_run(run_id, steps_df, record)
+        for k in timings:
+            timings[k] += result.timing[k]
+        bar.advance(len(result.runs))
 
 
-def execute(plan_: Plan, out: Path, progress: bool = True) -> Result:
-    """Run every missing run of the plan, then write the tables, figures and manifest."""
+def execute(plan_: Plan, out: Path, progress: bool = True,
+            executor: Executor | None = None) -> Result:
+    """Run every missing run of the plan, then write the tables, figures and manifest.
+
+    ``executor`` decides where batches run (default: this process); results are written
+    here whatever it is."""
     out = Path(out)
+    executor = executor or LocalExecutor()
     store = ExperimentStore(out, plan_.experiment_id)
     t0 = time.perf_counter()
     timings = {"compile_s": 0.0, "run_s": 0.0, "theory_s": 0.0}
@@ -288,9 +323,9 @@ def execute(plan_: Plan, out: Path, progress: bool = True) -> Result:
     with Progress(plan_.experiment_id, total, 0 if search else done_before,
                   enabled=progress) as bar:
         if search is not None:
-            search(Search(plan_, store, timings, bar))
+            search(Search(plan_, store, timings, bar, executor))
         else:
-            _run_missing(plan_, plan_.settings, store, timings, bar)
+            _run_missing(plan_, plan_.settings, store, timings, bar, executor)
     runs, steps, checks = assemble(plan_, store)
     store.write_tables(runs, steps, checks)
     figures, summary = [], []
@@ -308,7 +343,7 @@ def execute(plan_: Plan, out: Path, progress: bool = True) -> Result:
         "version": overparam.__version__, "command": plan_.command, "quick": plan_.quick,
         "spec": plan_.spec.model_dump(mode="json"),
         "runs": runs[["run_id", "status"]].to_dict(orient="records"),
-        "timings": timings, "figures": figures, "summary": summary,
+        "timings": timings, "executor": executor.name, "figures": figures, "summary": summary,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     write_json(store.root / "manifest.json", manifest)

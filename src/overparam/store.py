@@ -3,14 +3,16 @@
     OUT/<id with '/' -> '__'>/
       manifest.json, runs.parquet, steps.parquet, checks.parquet, figures/
       .parts/<run_id>.steps.parquet, .parts/<run_id>.json   completed runs (resume)
-      .parts/stream-<batch>/chunk-<row>.parquet             rows of a batch in progress
+
+Every file is written to a temporary name and renamed into place, so a process killed at
+any moment leaves either the whole file or none (and a stray temporary, removed on the
+next open). A run counts as done once its record exists, which is written last.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -60,6 +62,9 @@ class ExperimentStore:
     def __init__(self, out: Path, experiment_id: str):
         self.root = Path(out) / folder_name(experiment_id)
         self.parts = self.root / ".parts"
+        if self.parts.is_dir():  # temporaries of a process killed mid-write
+            for stray in self.parts.glob(".*.tmp"):
+                stray.unlink(missing_ok=True)
 
     def is_done(self, run_id: str) -> bool:
         return (self.parts / f"{run_id}.json").exists() and (
@@ -75,13 +80,6 @@ class ExperimentStore:
         steps = pd.read_parquet(self.parts / f"{run_id}.steps.parquet")
         record = json.loads((self.parts / f"{run_id}.json").read_text())
         return steps, record
-
-    def stream_dir(self, batch: str) -> Path:
-        d = self.parts / f"stream-{batch}"
-        if d.exists():  # an interrupted batch restarts from its first step
-            shutil.rmtree(d)
-        d.mkdir(parents=True)
-        return d
 
     def write_tables(self, runs: pd.DataFrame, steps: pd.DataFrame, checks: pd.DataFrame) -> None:
         write_parquet(self.root / "steps.parquet", steps)

@@ -1,0 +1,125 @@
+"""Where batches run: in this process, or as tasks on a Dask cluster.
+
+A batch is one setting with its missing seeds (vmapped together), so a task is never smaller
+than a compiled loop. Executors only compute: the caller saves what comes back, in its own
+process, so a task that is retried after its worker died is saved once.
+
+    local                    this process, one batch after another (the default)
+    dask                     a local Dask cluster of worker processes (``workers``)
+    dask://HOST:PORT         an existing Dask scheduler (tcp://HOST:PORT works too)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol
+
+from overparam.errors import SpecError
+
+#: How often the Dask scheduler re-runs a task that raised (a dead worker is rescheduled
+#: by the scheduler itself, up to ``distributed.scheduler.allowed-failures`` times).
+RETRIES = 2
+
+
+class Executor(Protocol):
+    """Runs ``fn`` on every item and yields the results as they finish (any order)."""
+
+    name: str
+
+    def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]: ...
+
+    def close(self) -> None: ...
+
+
+class LocalExecutor:
+    """Batches one after another in this process (compiled loops are cached across them)."""
+
+    name = "local"
+
+    def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+        for item in items:
+            yield fn(item)
+
+    def close(self) -> None:
+        pass
+
+
+class DaskExecutor:
+    """Batches as Dask tasks: on a local cluster of processes, or on a scheduler's workers.
+
+    Workers need the same overparam version and, for specs that read files, the same paths
+    (resolved on the client). Results travel back to the client, which writes them."""
+
+    def __init__(self, address: str | None = None, workers: int | None = None,
+                 retries: int = RETRIES, connect_timeout: float = 10.0):
+        from dask.distributed import Client, LocalCluster
+
+        self.address, self.retries = address, retries
+        self._cluster = None
+        if address is None:
+            n = workers or 1
+            self.name = f"dask (local cluster, {n} worker{'s' * (n != 1)})"
+            # One thread per worker: a batch already uses every core XLA gives it, and JAX
+            # must not be forked after it starts threads, so workers are spawned processes.
+            self._cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                         dashboard_address=None)
+            self.client = Client(self._cluster)
+        else:
+            self.name = f"dask ({address})"
+            try:
+                self.client = Client(address, timeout=connect_timeout)
+            except (OSError, TimeoutError) as exc:
+                raise SpecError("--executor", f"cannot reach the Dask scheduler at {address} "
+                                f"({type(exc).__name__}: {exc})") from None
+
+    def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+        from dask.distributed import as_completed
+
+        items = list(items)
+        if not items:
+            return
+        futures = self.client.map(fn, items, pure=False, retries=self.retries)
+        try:
+            for fut in as_completed(futures):
+                yield fut.result()
+        finally:
+            for fut in futures:
+                fut.release()
+
+    def close(self) -> None:
+        self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+def parse_executor(executor: str, workers: int | None) -> tuple[str, str | None]:
+    """Validate ``--executor`` / ``--workers``; return (kind, scheduler address or None)."""
+    if workers is not None and workers < 1:
+        raise SpecError("--workers", f"must be at least 1, got {workers}")
+    if executor == "local":
+        if workers not in (None, 1):
+            raise SpecError("--workers", "only the dask executor takes workers "
+                            "(use --executor dask)")
+        return "local", None
+    if executor == "dask":
+        return "dask", None
+    for scheme in ("dask://", "tcp://", "tls://"):
+        if executor.startswith(scheme):
+            host = executor[len(scheme):]
+            if not host or ":" not in host:
+                raise SpecError("--executor", f"{executor!r} needs a host and a port, "
+                                "e.g. dask://HOST:8786")
+            if workers is not None:
+                raise SpecError("--workers", "an existing scheduler has its own workers; "
+                                "--workers is for --executor dask")
+            return "dask", ("tcp://" if scheme == "dask://" else scheme) + host
+    raise SpecError("--executor", f"unknown executor {executor!r}: use local, dask or "
+                    "dask://HOST:PORT")
+
+
+def make_executor(executor: str = "local", workers: int | None = None) -> Executor:
+    """An executor from the command line's ``--executor`` and ``--workers``."""
+    kind, address = parse_executor(executor, workers)
+    if kind == "local":
+        return LocalExecutor()
+    return DaskExecutor(address=address, workers=workers)
