@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
 OUT    ?= overparam-results
 
-.PHONY: demo test bench lint install clean
+.PHONY: demo test bench lint install browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ bench: $(TSTAMP)
 
 lint: $(TSTAMP)
 	$(BIN)/ruff check src tests benchmarks
+
+# Headless Chromium (Debian package) for the report's browser test; skipped without it.
+browser:
+	@command -v chromium >/dev/null || { \
+	  SUDO=; if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi; \
+	  $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium; }
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

@@ -1,8 +1,10 @@
-"""Shared fixtures: float64 JAX (via the package import) and tiny specs that compile fast."""
+"""Shared fixtures: float64 JAX (via the package import), tiny specs that compile fast, and
+one `overparam reproduce --quick` results folder shared by the whole session."""
 
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 
@@ -33,3 +35,20 @@ TINY = {
 @pytest.fixture
 def tiny() -> dict:
     return copy.deepcopy(TINY)
+
+
+@pytest.fixture(scope="session")
+def reproduced(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Results folder of `overparam reproduce --quick` (every experiment and index.html).
+
+    It takes minutes, so it runs once per session; tests must treat the folder as read-only
+    (copy it to change anything).
+    """
+    from typer.testing import CliRunner
+
+    from overparam.cli import app
+
+    out = tmp_path_factory.mktemp("reproduce")
+    res = CliRunner().invoke(app, ["reproduce", "--quick", "--out", str(out), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    return out

@@ -6,19 +6,14 @@ import json
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
-from overparam.cli import app
 from overparam.experiments import all_experiments
 from overparam.store import folder_name
 
 
-@pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    out = tmp_path_factory.mktemp("reproduce")
-    res = CliRunner().invoke(app, ["reproduce", "--quick", "--out", str(out), "--no-progress"])
-    assert res.exit_code == 0, res.output
-    return out
+@pytest.fixture
+def results(reproduced):
+    return reproduced
 
 
 def _load(results, eid):

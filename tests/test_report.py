@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote
@@ -112,7 +113,7 @@ def _experiment(
         "quick": paper == "A",
         "spec": {"width": 64, "lr": 0.1},
         "runs": runs,
-        "timings": {"total_s": 12.345, "compile_s": 3.21},
+        "timings": {"total_s": 12.345, "compile_s": 3.21, "run_s": 7.65, "theory_s": 0.432},
         "figures": figures,
         "summary": ["fitted exponent: 1.98 ± 0.02", "tightness < 1 <always>"],
         "created": "2024-01-01T00:00:00Z",
@@ -272,6 +273,7 @@ def test_write_report_gallery(results: Path) -> None:
     # Card content: status counts, timings, summary, badges, missing figure, check states.
     assert "2 ok" in text and "1 diverged" in text and "0 failed" in text and "1 failed" in text
     assert "12.3 s" in text and "3.21 s" in text
+    assert "total 12.3 s, compile 3.21 s, run 7.65 s, theory 0.43 s" in text
     assert "fitted exponent: 1.98 ± 0.02" in text and "tightness < 1 <always>" in text
     assert "quick" in text and "full" in text
     assert "Missing figure" in text and "figures/gone.png" in text
@@ -321,3 +323,17 @@ def test_bad_manifest_is_skipped_not_fatal(tmp_path: Path) -> None:
 def test_missing_results_dir_raises(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         write_report(tmp_path / "nope")
+
+
+def test_timings_missing_keys_and_page_mode(tmp_path: Path) -> None:
+    folder = tmp_path / "old__manifest"
+    folder.mkdir()
+    manifest = {"id": "old/manifest", "paper": "A", "timings": {"total_s": 2.5}}
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    out = write_report(tmp_path)
+    text = "".join(_parse(out.read_text(encoding="utf-8")).text)
+    assert "total 2.50 s, compile \u2014, run \u2014, theory \u2014" in text
+    mask = os.umask(0)
+    os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~mask  # a new file's mode, not 0600
+    assert [p.name for p in tmp_path.iterdir() if p.is_file()] == ["index.html"]

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from html import escape
@@ -24,6 +22,8 @@ from typing import Any
 from urllib.parse import quote
 
 import pandas as pd
+
+from overparam.store import atomic_write
 
 __all__ = ["check_summary", "write_report", "SUMMARY_COLUMNS", "VERDICTS"]
 
@@ -45,6 +45,13 @@ VERDICTS: tuple[str, str, str] = ("holds", "violated", "not_applicable")
 _RUN_STATUSES: tuple[str, ...] = ("ok", "diverged", "failed")
 _VERDICT_LABEL = {"holds": "holds", "violated": "violated", "not_applicable": "n/a"}
 _VERDICT_MARK = {"holds": "\u2713", "violated": "\u2717", "not_applicable": "\u2013"}
+#: Manifest timing keys shown on each card, with their labels.
+_TIMINGS: tuple[tuple[str, str], ...] = (
+    ("total_s", "total"),
+    ("compile_s", "compile"),
+    ("run_s", "run"),
+    ("theory_s", "theory"),
+)
 
 
 # --------------------------------------------------------------------------- aggregation
@@ -463,9 +470,12 @@ def _render_card(exp: _Experiment, anchor: str) -> str:
         _kv("id", f"<code>{_e(exp.exp_id)}</code>"),
         _kv("paper", f"{_e(exp.paper)} \u00b7 {_e(figure_no)}"),
         _kv("runs", f"{total_runs}: {', '.join(status_bits)}"),
-        _kv("total", _e(_fmt_seconds(timings.get("total_s")))),
-        _kv("compile", _e(_fmt_seconds(timings.get("compile_s")))),
     ]
+    timing_bits = [
+        f'<span class="t-{key[:-2]}">{_e(label)} {_e(_fmt_seconds(timings.get(key)))}</span>'
+        for key, label in _TIMINGS
+    ]
+    meta.append(_kv("time", ", ".join(timing_bits)))
     if m.get("created"):
         meta.append(f'<span class="muted">{_e(m["created"])}</span>')
     summary_lines = m.get("summary") or []
@@ -580,24 +590,6 @@ def _render_page(exps: list[_Experiment], skipped: list[tuple[str, str]]) -> str
     )
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file in the same directory and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def write_report(results_dir: str | Path) -> Path:
     """Render ``results_dir/index.html`` (atomically) and return its path.
 
@@ -609,5 +601,6 @@ def write_report(results_dir: str | Path) -> Path:
         raise FileNotFoundError(f"results directory not found: {root}")
     exps, skipped = _scan(root)
     out = root / "index.html"
-    _atomic_write(out, _render_page(exps, skipped))
+    html = _render_page(exps, skipped)
+    atomic_write(out, lambda tmp: tmp.write_text(html, encoding="utf-8"))
     return out
