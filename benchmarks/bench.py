@@ -1,4 +1,4 @@
-"""Benchmark: overparam vs a plain NumPy reference on paper A's Fig 1 experiment.
+"""Benchmark: overparam against plain NumPy loops, and its scale-out over Dask workers.
 
 Sections (one invocation runs them all; ``--sections`` picks a subset):
 
@@ -12,10 +12,18 @@ Sections (one invocation runs them all; ``--sections`` picks a subset):
 (d) compile share of a quick run in a fresh process;
 (e) one GD step of paper C's deep linear network at hidden widths 2000 and 5000: achieved
     GFLOP/s against the machine's matmul throughput on the same products, and the ratio
-    against a plain NumPy loop (``benchmarks/deep_linear_bench.py``).
+    against a plain NumPy loop (``benchmarks/deep_linear_bench.py``);
+(f) one GD step of paper B's shallow network V·φ(WX) at widths d1 = 1000 and 4000 against
+    a plain NumPy loop over the seeds, with GFLOP/s and the loss-curve agreement
+    (``benchmarks/shallow_bench.py``);
+(g) Dask scale-out: ``overparam run`` with the local executor and with
+    ``--executor dask --workers 1, 2, 4``; speed-ups and efficiency.
 
-Prints one table and writes every number to ``bench-results.json`` in the repository root
-(``--quick``: to the temp folder, so a smoke run never overwrites the full numbers).
+Prints one table, one line per measurement with the same columns for every row (median and
+[min–max] over repeats of the times, the ratio against the reference, GFLOP/s, the scaling
+exponent), and writes every number to ``bench-results.json`` in the repository root
+(``--quick``: to the temp folder, so a smoke run never overwrites the full numbers): the
+uniform rows under ``table``, each section's raw numbers under ``results``.
 See ``benchmarks/README.md``.
 """
 
@@ -46,10 +54,12 @@ sys.path.insert(0, str(BENCH_DIR))
 
 import deep_linear_bench as dlb  # noqa: E402
 import numpy_reference as ref  # noqa: E402
+import shallow_bench as sb  # noqa: E402
 
 EXPERIMENT = "local-pl/bound-tightness"
 TARGET_SPEEDUP = 10.0
 SCHEDULES = ref.SCHEDULES
+SECTIONS = ("a", "b", "c", "d", "e", "f", "g")
 
 
 # --------------------------------------------------------------------------------- config
@@ -70,6 +80,11 @@ class Config:
     sections: list[str]
     deep_widths: list[int]
     deep_steps: int
+    shallow_widths: list[int]
+    shallow_seeds: int
+    shallow_steps: int
+    dask_workers: list[int]
+    dask_repeats: int
     numpy_threads: str
     json_path: Path
     keep: bool
@@ -100,6 +115,8 @@ def make_config(a: argparse.Namespace) -> Config:
                       numpy_seeds=a.numpy_seeds or 2, repeats=3, op_repeats=3,
                       theory_widths=[100, 200, 400, 800], inproc_noise=0.3,
                       sections=a.sections, deep_widths=[300, 600], deep_steps=10,
+                      shallow_widths=[250, 500], shallow_seeds=2, shallow_steps=10,
+                      dask_workers=a.dask_workers, dask_repeats=a.dask_repeats or 2,
                       numpy_threads=a.numpy_threads,
                       json_path=a.json or Path(tempfile.gettempdir()) / "overparam-bench-results-quick.json",
                       keep=a.keep)
@@ -110,6 +127,8 @@ def make_config(a: argparse.Namespace) -> Config:
                   op_repeats=a.op_repeats,
                   theory_widths=[500, 1000, 2000, 4000], inproc_noise=0.1,
                   sections=a.sections, deep_widths=[2000, 5000], deep_steps=30,
+                  shallow_widths=[1000, 4000], shallow_seeds=4, shallow_steps=50,
+                  dask_workers=a.dask_workers, dask_repeats=a.dask_repeats or 1,
                   numpy_threads=a.numpy_threads,
                   json_path=a.json or ROOT / "bench-results.json", keep=a.keep)
 
@@ -132,13 +151,6 @@ def fmt_s(x: float) -> str:
     if x >= 1:
         return f"{x:.2f} s"
     return f"{x * 1e3:.1f} ms"
-
-
-def fmt_stats(s: dict[str, Any]) -> str:
-    """'median (min–max, n=…)' of a stats dict."""
-    if s["n"] == 1:
-        return f"{fmt_s(s['min'])} (n=1)"
-    return f"{fmt_s(s['median'])} ({fmt_s(s['min'])}–{fmt_s(s['max'])}, n={s['n']})"
 
 
 def log(msg: str) -> None:
@@ -175,6 +187,13 @@ def last_json_line(text: str) -> dict[str, Any]:
 def loglog_exponent(xs: Sequence[float], ys: Sequence[float]) -> float:
     """Slope of log y against log x (least squares)."""
     return float(np.polyfit(np.log(np.asarray(xs, float)), np.log(np.asarray(ys, float)), 1)[0])
+
+
+def per_repeat_exponents(xs: Sequence[float], series: Sequence[Sequence[float]]) -> list[float]:
+    """One log-log slope per repeat: repeat r's timings across the widths ``xs``
+    (``series[i]`` holds the repeats at ``xs[i]``; the common number of repeats is used)."""
+    n = min(len(v) for v in series)
+    return [loglog_exponent(xs, [v[r] for v in series]) for r in range(n)]
 
 
 # ------------------------------------------------------------------------ BLAS threads
@@ -357,14 +376,21 @@ def section_b(cfg: Config, tmp: Path, threads: int | None) -> dict[str, Any]:
                 per_sched[sch] = stats([ref.run_one(h, cfg.inproc_noise, sch, 0, cfg.steps).total_s
                                         for _ in range(reps)])
             per_run = statistics.mean(s["median"] for s in per_sched.values())
+            # repeat i: the mean over schedules of each schedule's i-th run
+            per_run_values = [statistics.mean(s["values"][i] for s in per_sched.values())
+                              for i in range(reps)]
             per_width_np[str(h)] = {
                 "per_schedule_run_s": per_sched, "per_run_s": per_run,
+                "per_run": stats(per_run_values),
                 "extrapolated_width_s": per_run * cfg.runs_per_width,
                 "speedup_per_run": per_run / per_width_op[str(h)]["per_run_s"]["median"],
             }
     finally:
         blas_threads(old)
     np_total = sum(d["extrapolated_width_s"] for d in per_width_np.values())
+    np_whole = {k: sum(d["per_run"][k] * cfg.runs_per_width for d in per_width_np.values())
+                for k in ("min", "median", "max")}
+    np_whole["n"] = min(d["per_run"]["n"] for d in per_width_np.values())
     op_whole = stats(whole)
     return {
         "overparam": {"warmup_wall_s": warm_wall, "warmup_timings": warm_t,
@@ -374,7 +400,8 @@ def section_b(cfg: Config, tmp: Path, threads: int | None) -> dict[str, Any]:
         "numpy": {"measured": f"run_one per (width, schedule), noise {cfg.inproc_noise}, seed 0; "
                               f"{cfg.repeats} repeats below the largest width, 1 at it",
                   "extrapolated_to": f"{len(cfg.noises)} noises × {cfg.seeds} seeds per schedule",
-                  "per_width": per_width_np, "extrapolated_whole_s": np_total},
+                  "per_width": per_width_np, "extrapolated_whole_s": np_total,
+                  "extrapolated_whole": np_whole},
         "speedup": np_total / op_whole["median"],
     }
 
@@ -405,10 +432,13 @@ def section_c(cfg: Config, threads: int | None) -> dict[str, Any]:
         rows[str(h)] = {"theory_constants": stats(tc), "table2_constants": stats(t2),
                         "direct_eigvalsh_D0": stats(direct)}
     ws = cfg.theory_widths
-    ex = {k: loglog_exponent(ws, [rows[str(h)][k]["min"] for h in ws])
-          for k in ("theory_constants", "table2_constants", "direct_eigvalsh_D0")}
-    return {"widths": rows, "exponents": ex, "repeats": reps,
-            "theory_constants_subcubic": ex["theory_constants"] < 1.5}
+    keys = ("theory_constants", "table2_constants", "direct_eigvalsh_D0")
+    ex = {k: loglog_exponent(ws, [rows[str(h)][k]["min"] for h in ws]) for k in keys}
+    per_rep = {k: per_repeat_exponents(ws, [rows[str(h)][k]["values"] for h in ws])
+               for k in keys}
+    return {"widths": rows, "exponents_of_min": ex, "exponents_per_repeat": per_rep,
+            "repeats": reps,
+            "theory_constants_subcubic": statistics.median(per_rep["theory_constants"]) < 1.5}
 
 
 def _repeat(f: Callable[[], object], n: int) -> list[float]:
@@ -444,6 +474,75 @@ def section_d(cfg: Config, tmp: Path) -> dict[str, Any]:
             "compile_share": t["compile_s"] / t["total_s"]}
 
 
+def section_f(cfg: Config, threads: int | None) -> dict[str, Any]:
+    """One GD step of paper B's shallow network vs a plain NumPy loop (``shallow_bench``)."""
+    return sb.section_f(cfg.shallow_widths, cfg.shallow_steps, cfg.shallow_seeds,
+                        max(cfg.repeats, 2), blas_threads=blas_threads, threads=threads, log=log)
+
+
+def run_help_text() -> str:
+    """``overparam run --help`` (wide terminal, so option names are not wrapped)."""
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
+    p = subprocess.run([*overparam_cmd(), "run", "--help"], cwd=ROOT, env=env,
+                       capture_output=True, text=True)
+    return p.stdout + p.stderr
+
+
+def _runs_digest(out: Path) -> dict[str, Any]:
+    """Run count, statuses and final losses (by run id) of an ``overparam run`` folder."""
+    import pandas as pd
+
+    runs = pd.read_parquet(out / EXPERIMENT.replace("/", "__") / "runs.parquet")
+    return {"runs": len(runs), "status": runs["status"].value_counts().to_dict(),
+            "final_loss": dict(zip(runs["run_id"], runs["final_loss"].astype(float),
+                                   strict=True))}
+
+
+def section_g(cfg: Config, tmp: Path) -> dict[str, Any]:
+    """Dask scale-out: the whole experiment with the local executor and with
+    ``--executor dask --workers N``, each into a fresh folder, ``dask_repeats`` rounds (each
+    round runs every variant once, so the rounds pair the variants)."""
+    cpus = os.cpu_count() or 1
+    text = run_help_text()
+    if "--executor" not in text or "--workers" not in text:
+        note = "`overparam run --help` lists no --executor/--workers option: section skipped"
+        log(f"(g) {note}")
+        return {"skipped": True, "note": note, "cpu_count": cpus}
+    workers = sorted({1, *cfg.dask_workers})
+    variants = [("local", [])] + [(f"dask-{w}", ["--executor", "dask", "--workers", str(w)])
+                                  for w in workers]
+    size = ["--quick"] if cfg.quick else []
+    walls: dict[str, list[float]] = {name: [] for name, _ in variants}
+    digests: dict[str, Any] = {}
+    commands: dict[str, str] = {}
+    for r in range(cfg.dask_repeats):
+        for name, flags in variants:
+            out = tmp / f"g-{name}-{r}"
+            cmd = [*overparam_cmd(), "run", EXPERIMENT, "--out", str(out), "--no-progress",
+                   *size, *flags]
+            log(f"(g) round {r + 1}/{cfg.dask_repeats}: {name} "
+                f"{' '.join(size + flags) or '(default executor)'}")
+            wall, _ = timed_subprocess(cmd)
+            walls[name].append(wall)
+            commands[name] = " ".join(["overparam", *cmd[len(overparam_cmd()):]])
+            if r == 0:
+                digests[name] = _runs_digest(out)
+            shutil.rmtree(out, ignore_errors=True)
+    base = digests["local"]
+    agreement = {}
+    for name, d in digests.items():
+        common = base["final_loss"].keys() & d["final_loss"].keys()
+        diffs = [abs(d["final_loss"][k] - base["final_loss"][k])
+                 / max(abs(base["final_loss"][k]), 1e-300) for k in common
+                 if math.isfinite(base["final_loss"][k]) and math.isfinite(d["final_loss"][k])]
+        agreement[name] = {"runs": d["runs"], "status": d["status"],
+                           "same_run_ids": len(common) == base["runs"] == d["runs"],
+                           "final_loss_max_rel_diff_vs_local": max(diffs) if diffs else None}
+    return {"cpu_count": cpus, "workers": workers, "rounds": cfg.dask_repeats,
+            "quick": cfg.quick, "walls": {k: stats(v) for k, v in walls.items()},
+            "commands": commands, "agreement_with_local": agreement}
+
+
 # ---------------------------------------------------------------------------- reporting
 def environment(numpy_threads: dict[str, Any]) -> dict[str, Any]:
     """Machine, versions, load and the git state (read-only)."""
@@ -453,7 +552,7 @@ def environment(numpy_threads: dict[str, Any]) -> dict[str, Any]:
     def git(*args: str) -> str:
         try:
             return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
-                                  timeout=10).stdout.strip()
+                                  timeout=10).stdout.rstrip()  # porcelain lines start with ' '
         except (OSError, subprocess.SubprocessError):
             return ""
 
@@ -468,98 +567,345 @@ def environment(numpy_threads: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def table_rows(cfg: Config, res: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
-    """(part, overparam, numpy reference, ratio, note) rows of the final table."""
-    rows: list[tuple[str, str, str, str, str]] = []
+# ------------------------------------------------------------------------- uniform rows
+TABLE_CONVENTIONS = {
+    "stats": "min / median / max / n over repeats; n = 1 (min = median = max) where a "
+             "measurement is taken once (the full-size whole-grid timings, say the notes)",
+    "ratio": "reference / overparam (> 1: overparam is faster; in (g) the reference is the "
+             "baseline executor). Paired repeats (both sides measured in the same round): "
+             "min / median / max of the per-round ratios. Otherwise median = ref median / op "
+             "median, min = ref min / op max, max = ref max / op min",
+    "gflops": "counted flops of the products (2·rows·inner·cols each) / each repeat's time; "
+              "min / median / max over those",
+    "exponent": "log-log slope of time against width, fitted per repeat (repeat r's timings "
+                "across the widths); min / median / max over repeats",
+    "efficiency": "(g) only: speed-up / min(workers, cpu_count)",
+}
+
+
+def mmm(x: Sequence[float] | dict[str, Any] | None) -> dict[str, Any] | None:
+    """{min, median, max, n} of a list of values or of a stats dict (None stays None)."""
+    if x is None:
+        return None
+    if isinstance(x, dict):
+        return {k: float(x[k]) if k != "n" else int(x[k]) for k in ("min", "median", "max", "n")}
+    v = [float(y) for y in x]
+    return {"min": min(v), "median": statistics.median(v), "max": max(v), "n": len(v)}
+
+
+def ratio_of(reference: dict[str, Any], overparam: dict[str, Any],
+             paired: bool = False) -> dict[str, Any]:
+    """reference / overparam with min / median / max (see TABLE_CONVENTIONS['ratio'])."""
+    rv, ov = reference.get("values"), overparam.get("values")
+    if paired and rv and ov and len(rv) == len(ov):
+        return {**mmm([r / o for r, o in zip(rv, ov, strict=True)]), "convention": "paired"}
+    one = reference["n"] == 1 and overparam["n"] == 1
+    return {"min": reference["min"] / overparam["max"],
+            "median": reference["median"] / overparam["median"],
+            "max": reference["max"] / overparam["min"],
+            "n": min(reference["n"], overparam["n"]),
+            "convention": "single" if one else "extremes"}
+
+
+def per_value(work: float, times: dict[str, Any], scale: float = 1e-9) -> dict[str, Any]:
+    """work / time for each repeat (e.g. GFLOP/s), min / median / max over repeats."""
+    return mmm([work / t * scale for t in times["values"]])
+
+
+def with_values(x: Sequence[float]) -> dict[str, Any]:
+    """mmm plus the values (kept for paired ratios; dropped from the table rows)."""
+    return {**mmm(x), "values": [float(y) for y in x]}
+
+
+def row(section: str, measurement: str, unit: str, *, overparam: dict | None = None,
+        reference: dict | None = None, reference_is: str | None = None,
+        ratio: dict | None = None, gflops: dict | None = None,
+        matmul_gflops: dict | None = None, exponent: dict | None = None,
+        efficiency: dict | None = None, note: str = "") -> dict[str, Any]:
+    """One row of the uniform table: every row has every key (None where it does not apply)."""
+    return {"section": section, "measurement": measurement, "unit": unit,
+            "overparam": mmm(overparam), "reference": mmm(reference),
+            "reference_is": reference_is, "ratio": ratio, "gflops": gflops,
+            "matmul_gflops": matmul_gflops, "exponent": exponent, "efficiency": efficiency,
+            "note": note}
+
+
+def single(x: float) -> dict[str, Any]:
+    """A one-off measurement as stats (n = 1)."""
+    return with_values([x])
+
+
+def exponent_row(section: str, what: str, widths: Sequence[int], series: list[list[float]],
+                 note: str = "") -> dict[str, Any]:
+    ex = per_repeat_exponents(widths, series)
+    return row(section, f"{what} vs width {widths[0]}→{widths[-1]}",
+               "log-log slope", exponent={**mmm(ex), "widths": list(widths)}, note=note)
+
+
+def rows_a(cfg: Config, a: dict[str, Any]) -> list[dict[str, Any]]:
+    npd, opd = a["numpy"], a["overparam"]
     k, S = cfg.numpy_seeds, cfg.seeds
-    if "a" in res:
-        a = res["a"]
-        npd = a["numpy"]
-        note = ("reference MEASURED on all seeds" if not npd["is_extrapolated"] else
-                f"reference MEASURED {fmt_s(npd['measured_wall_s'])} on {k} seed(s)/setting, "
-                f"EXTRAPOLATED ×{npd['extrapolation_factor']:g} to {S}")
-        rows.append(("(a) whole process, full grid", fmt_s(a["overparam"]["wall_s"]),
-                     fmt_s(npd["extrapolated_wall_s"]), f"{a['speedup']:.1f}×", note))
-        for w, d in npd["per_width"].items():
-            op_w = a["overparam"]["per_width"].get(w, {})
-            rows.append((f"(a)   width {w}: seconds in runs", fmt_s(op_w.get("wall_s_sum", math.nan)),
-                         fmt_s(d["extrapolated_seconds"]),
-                         f"{d['extrapolated_seconds'] / op_w['wall_s_sum']:.1f}×" if op_w else "",
-                         f"ref measured {fmt_s(d['seconds'])} ({d['runs']} runs); α1/α2 "
-                         f"{op_w.get('alpha_ratio_mean', math.nan):.3f} vs "
-                         f"{d['alpha_ratio_mean']:.3f}"))
-    if "b" in res:
-        b = res["b"]
-        rows.append(("(b) in process, warm, full grid", fmt_stats(b["overparam"]["whole_wall"]),
-                     fmt_s(b["numpy"]["extrapolated_whole_s"]), f"{b['speedup']:.1f}×",
-                     "reference EXTRAPOLATED from one run per (width, schedule); overparam "
-                     f"warm-up (compiles) took {fmt_s(b['overparam']['warmup_wall_s'])}, "
-                     f"timed runs compiled {fmt_s(max(b['overparam']['whole_compile_s']))}"))
-        for w, d in b["numpy"]["per_width"].items():
-            o = b["overparam"]["per_width"][w]
-            rows.append((f"(b)   width {w}, per run", fmt_stats(o["per_run_s"]),
-                         fmt_s(d["per_run_s"]), f"{d['speedup_per_run']:.1f}×",
-                         "overparam: batch wall / seeds (runs.parquet wall_s); reference: "
-                         "MEASURED run_one, mean over schedules of the median"))
-    if "c" in res:
-        c = res["c"]
-        for w, d in c["widths"].items():
-            rows.append((f"(c) theory constants, width {w}", fmt_stats(d["theory_constants"]),
-                         fmt_stats(d["direct_eigvalsh_D0"]),
-                         f"{d['direct_eigvalsh_D0']['min'] / d['theory_constants']['min']:.1f}×",
-                         f"reference column: eigvalsh of the explicit h×h D(0) only; "
-                         f"table2_constants alone {fmt_s(d['table2_constants']['min'])} (min)"))
-        ex = c["exponents"]
-        rows.append(("(c) log-log exponent in width", f"{ex['theory_constants']:.2f}",
-                     f"{ex['direct_eigvalsh_D0']:.2f}", "",
-                     f"table2_constants alone {ex['table2_constants']:.2f}; "
-                     + ("< 1.5: linear or better (fixed costs dominate below 1)"
-                        if c["theory_constants_subcubic"] else "≥ 1.5: NOT linear")))
-    if "e" in res:
-        for w, d in res["e"]["widths"].items():
-            rows.append((f"(e) deep linear step, width {w}", fmt_stats(d["overparam_step_s"]),
-                         fmt_stats(d["numpy_loop_step_s"]), f"{d['speedup_vs_numpy_loop']:.1f}×",
-                         f"{d['achieved_gflops']:.1f} GFLOP/s achieved vs {d['matmul_gflops']:.1f} "
-                         f"GFLOP/s matmul on the same products = "
-                         f"{100 * d['share_of_matmul']:.0f}% (target "
-                         f"≥{100 * dlb.TARGET_MATMUL_SHARE:.0f}%); NumPy loop does "
-                         f"{d['numpy_loop_flops_per_step'] / d['flops_per_step']:.0f}× the flops"))
-    if "d" in res:
-        d = res["d"]
-        t = d["timings"]
-        rows.append(("(d) quick run, fresh process", fmt_s(t["total_s"]), "", "",
-                     f"compile_s {fmt_s(t['compile_s'])} = {100 * d['compile_share']:.0f}% of "
-                     f"total_s; process wall {fmt_s(d['process_wall_s'])}"))
+    ext = (f"ref measured {fmt_s(npd['measured_wall_s'])} on {k} seed(s)/setting, "
+           f"EXTRAPOLATED ×{npd['extrapolation_factor']:g} to {S}"
+           if npd["is_extrapolated"] else "ref measured on all seeds")
+    op, rf = single(opd["wall_s"]), single(npd["extrapolated_wall_s"])
+    out = [row("a", f"whole process, {opd['runs']} runs", "s", overparam=op, reference=rf,
+               reference_is="numpy_reference.py subprocess", ratio=ratio_of(rf, op),
+               note=f"n=1 (one run each); {ext}")]
+    for w, d in npd["per_width"].items():
+        o = opd["per_width"].get(w)
+        if o is None:
+            continue
+        op_w, rf_w = single(o["wall_s_sum"]), single(d["extrapolated_seconds"])
+        out.append(row("a", f"width {w}: seconds in runs", "s", overparam=op_w, reference=rf_w,
+                       reference_is="numpy_reference.py subprocess",
+                       ratio=ratio_of(rf_w, op_w),
+                       note=f"n=1{'; ref EXTRAPOLATED' if npd['is_extrapolated'] else ''}; "
+                            f"α1/α2 {o['alpha_ratio_mean']:.3f} vs "
+                            f"{d['alpha_ratio_mean']:.3f} (ref)"))
+    return out
+
+
+def rows_b(cfg: Config, b: dict[str, Any]) -> list[dict[str, Any]]:
+    opd, npd = b["overparam"], b["numpy"]
+    op_whole, rf_whole = opd["whole_wall"], npd["extrapolated_whole"]
+    n_op = op_whole["n"]
+    out = [row("b", "in process, warm, whole grid", "s", overparam=op_whole,
+               reference=rf_whole, reference_is="run_one in process, EXTRAPOLATED",
+               ratio=ratio_of(rf_whole, op_whole),
+               note=(f"{'n=1 (one whole-grid run); ' if n_op == 1 else ''}"
+                     f"ref extrapolated from run_one per (width, schedule); timed runs "
+                     f"compiled {fmt_s(max(opd['whole_compile_s']))}"))]
+    for w, d in npd["per_width"].items():
+        o = opd["per_width"][w]["per_run_s"]
+        out.append(row("b", f"width {w}, per run", "s", overparam=o, reference=d["per_run"],
+                       reference_is="run_one in process", ratio=ratio_of(d["per_run"], o),
+                       note=("ref n=1 at the largest width; " if d["per_run"]["n"] == 1 else "")
+                       + "op: batch wall / seeds; ref: mean over schedules"))
+    return out
+
+
+def rows_c(cfg: Config, c: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for w, d in c["widths"].items():
+        t2 = d["table2_constants"]
+        out.append(row("c", f"theory constants, width {w}", "s", overparam=d["theory_constants"],
+                       reference=d["direct_eigvalsh_D0"], reference_is="eigvalsh of h×h D(0)",
+                       ratio=ratio_of(d["direct_eigvalsh_D0"], d["theory_constants"]),
+                       note=f"Table 2 alone {fmt_range(t2)}"))
+    ws = [int(w) for w in c["widths"]]
+    for key, what, note in (
+            ("theory_constants", "theory constants", "< 1.5: linear or better"
+             if c["theory_constants_subcubic"] else "≥ 1.5: NOT linear"),
+            ("table2_constants", "Table 2 alone", ""),
+            ("direct_eigvalsh_D0", "ref eigvalsh D(0)", "O(h³) expected")):
+        out.append(exponent_row("c", what, ws, [c["widths"][str(w)][key]["values"] for w in ws],
+                                note))
+    return out
+
+
+def rows_d(d: dict[str, Any]) -> list[dict[str, Any]]:
+    t = d["timings"]
+    return [row("d", "quick run in a fresh process", "s", overparam=single(t["total_s"]),
+                note=f"n=1; compile {fmt_s(t['compile_s'])} = {100 * d['compile_share']:.0f}% "
+                     f"of total_s; process {fmt_s(d['process_wall_s'])}")]
+
+
+def _step_rows(sec: str, label: str, widths: dict[str, Any], paired: bool,
+               note: Callable[[dict[str, Any], float], str]) -> list[dict[str, Any]]:
+    out = []
+    for w, d in widths.items():
+        op_s, np_s = d["overparam_step_s"], d["numpy_loop_step_s"]
+        gf = per_value(d["flops_per_step"], op_s)
+        mm = per_value(d["flops_per_step"], d["matmul_same_products_s"])
+        share = statistics.median(d["matmul_same_products_s"]["values"]) / op_s["median"]
+        out.append(row(sec, f"{label}, width {w}", "s/step", overparam=op_s, reference=np_s,
+                       reference_is="NumPy loop", ratio=ratio_of(np_s, op_s, paired),
+                       gflops=gf, matmul_gflops=mm,
+                       note=note(d, share)))
+    ws = [int(w) for w in widths]
+    if len(ws) > 1:
+        out.append(exponent_row(sec, "overparam step", ws,
+                                [widths[str(w)]["overparam_step_s"]["values"] for w in ws]))
+        out.append(exponent_row(sec, "NumPy loop step", ws,
+                                [widths[str(w)]["numpy_loop_step_s"]["values"] for w in ws]))
+    return out
+
+
+def rows_e(e: dict[str, Any]) -> list[dict[str, Any]]:
+    return _step_rows("e", "deep linear step", e["widths"], False, lambda d, share: (
+        f"{100 * share:.0f}% of matmul (target ≥{100 * dlb.TARGET_MATMUL_SHARE:.0f}%); loop "
+        f"{d['numpy_loop_flops_per_step'] / d['flops_per_step']:.0f}× flops"))
+
+
+def rows_f(f: dict[str, Any]) -> list[dict[str, Any]]:
+    def note(d: dict[str, Any], share: float) -> str:
+        a = d["agreement"]
+        return (f"{f['seeds']} seeds; loss agrees to {fmt_e(a['final_loss_max_rel_diff'])}"
+                f"{'' if a['ok'] else ' FAILED'}")
+
+    return _step_rows("f", "shallow step", f["widths"], True, note)
+
+
+def rows_g(g: dict[str, Any]) -> list[dict[str, Any]]:
+    if g.get("skipped"):
+        return [row("g", "Dask scale-out", "s", note=g["note"])]
+    cpus, W = g["cpu_count"], g["walls"]
+    local = W["local"]
+    ag = g["agreement_with_local"]
+    n1 = "n=1 (one round); " if local["n"] == 1 else ""
+    out = [row("g", "local executor, whole experiment", "s", overparam=local,
+               note=f"{n1}cpu_count {cpus}; {ag['local']['runs']} runs")]
+    for w in g["workers"]:
+        name = f"dask-{w}"
+        t = W[name]
+        same = ag[name]
+        diff = same["final_loss_max_rel_diff_vs_local"]
+        check = (f"final losses = local to {fmt_e(diff)}" if same["same_run_ids"] and
+                 diff is not None else "runs DIFFER from local")
+        for base, label in (("local", "local executor"), ("dask-1", "--workers 1")):
+            if base == name:
+                continue
+            rt = ratio_of(W[base], t, paired=True)
+            eff = {k: rt[k] / min(w, cpus) for k in ("min", "median", "max")}
+            out.append(row("g", f"dask --workers {w} vs {label}", "s", overparam=t,
+                           reference=W[base], reference_is=label, ratio=rt, efficiency=eff,
+                           note=f"{n1}efficiency {fmt_num(eff, digits=2)}; {check}"))
+    return out
+
+
+def build_table(cfg: Config, res: dict[str, Any]) -> list[dict[str, Any]]:
+    """The uniform rows of every section that ran, in section order."""
+    rows: list[dict[str, Any]] = []
+    makers: dict[str, Callable[[dict[str, Any]], list[dict[str, Any]]]] = {
+        "a": lambda r: rows_a(cfg, r), "b": lambda r: rows_b(cfg, r),
+        "c": lambda r: rows_c(cfg, r), "d": rows_d, "e": rows_e, "f": rows_f, "g": rows_g}
+    for key in SECTIONS:
+        if key in res:
+            rows += makers[key](res[key])
     return rows
 
 
-def print_table(cfg: Config, res: dict[str, Any]) -> None:
-    """The summary table (rich if available, else plain text)."""
-    rows = table_rows(cfg, res)
-    title = (f"overparam vs NumPy reference — {EXPERIMENT}, widths {cfg.widths}, "
-             f"{cfg.seeds} seeds, {cfg.steps} steps{' (QUICK smoke)' if cfg.quick else ''}")
-    head = ("part", "overparam", "numpy reference", "speedup", "note")
+def _unit_of(seconds: float) -> tuple[str, float]:
+    for name, div, lim in (("h", 3600.0, 3600.0), ("min", 60.0, 60.0), ("s", 1.0, 1.0),
+                           ("ms", 1e-3, 1e-3)):
+        if seconds >= lim:
+            return name, div
+    return "µs", 1e-6
+
+
+def _g(x: float, digits: int = 3) -> str:
+    """x with ``digits`` significant digits, whole numbers from 10^digits on (no e-notation
+    there)."""
+    if not math.isfinite(x):
+        return str(x)
+    if abs(x) >= 10**digits:
+        return f"{x:.0f}"
+    text = f"{x:#.{digits}g}"  # '#': keep trailing zeros (45.0, not 45)
+    return text[:-1] if text.endswith(".") else text
+
+
+def _like(x: float, median_text: str) -> str:
+    """x with as many decimals as the formatted median (so a range reads at one precision)."""
+    if not math.isfinite(x) or "e" in median_text:
+        return _g(x)
+    decimals = len(median_text.split(".")[1]) if "." in median_text else 0
+    return f"{x:.{decimals}f}"
+
+
+def fmt_range(s: dict[str, Any] | None) -> str:
+    """Times: 'median [min–max] unit' (unit from the median); '(n=1)' for single runs."""
+    if s is None:
+        return "—"
+    name, div = _unit_of(s["median"])
+    med = _g(s["median"] / div)
+    if s["min"] == s["median"] == s["max"]:
+        return f"{med} {name} (n={s['n']})"
+    return f"{med} [{_like(s['min'] / div, med)}–{_like(s['max'] / div, med)}] {name}"
+
+
+def fmt_num(s: dict[str, Any] | None, suffix: str = "", digits: int = 3) -> str:
+    """Numbers: 'median [min–max]' (just the median when all three agree)."""
+    if s is None:
+        return "—"
+    med = _g(s["median"], digits)
+    if s["min"] == s["median"] == s["max"]:
+        return f"{med}{suffix}"
+    return f"{med}{suffix} [{_like(s['min'], med)}–{_like(s['max'], med)}]"
+
+
+def fmt_e(x: float) -> str:
+    """A small relative difference: '0' or one digit in e-notation."""
+    return "0" if x == 0 else f"{x:.0e}"
+
+
+def table_cells(r: dict[str, Any]) -> tuple[str, ...]:
+    """The printed cells of one uniform row."""
+    return (r["section"], r["measurement"], fmt_range(r["overparam"]),
+            fmt_range(r["reference"]), fmt_num(r["ratio"], "×"), fmt_num(r["gflops"]),
+            fmt_num(r["matmul_gflops"]), fmt_num(r["exponent"], digits=2), r["note"])
+
+
+TABLE_WIDTH = 200
+
+
+def print_table(cfg: Config, rows: list[dict[str, Any]], res: dict[str, Any]) -> None:
+    """The one summary table, one line per row (rich if available, else plain text); notes
+    too long for the line are numbered and printed under the table."""
+    title = (f"overparam vs plain NumPy loops: median [min–max] over repeats"
+             f"{' (QUICK: smoke sizes)' if cfg.quick else ''}")
+    head = ("§", "measurement", "overparam", "reference", "ratio ref/op", "GFLOP/s",
+            "matmul GFLOP/s", "exponent", "note")
+    cells = [list(table_cells(r)) for r in rows]
+    fixed = sum(max(len(c[i]) for c in [list(head), *cells]) for i in range(len(head) - 1))
+    room = max(TABLE_WIDTH - fixed - 3 * len(head) - 1, 20)
+    notes: list[str] = []
+    for c in cells:
+        if len(c[-1]) > room:
+            notes.append(c[-1])
+            c[-1] = f"note {len(notes)}"
     try:
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
     except ImportError:
         print(title)
-        for r in (head, *rows):
-            print(" | ".join(r))
+        for c in (head, *cells):
+            print(" | ".join(c))
     else:
-        t = Table(*head, title=title, show_lines=False)
-        for r in rows:
-            t.add_row(*r)
-        Console(width=200).print(t)
+        t = Table(title=escape(title), show_lines=False)
+        for h in head:
+            t.add_column(escape(h), no_wrap=True, overflow="fold")
+        for c in cells:
+            t.add_row(*(escape(x) for x in c))
+        Console(width=TABLE_WIDTH).print(t)
+    for i, n in enumerate(notes, 1):
+        print(f"note {i}: {n}")
     for key in ("a", "b"):
         if key in res:
-            s = res[key]["speedup"]
+            sp = res[key]["speedup"]
             if cfg.quick:
-                print(f"({key}) speedup {s:.1f}× at smoke sizes (compile and I/O dominate; the "
+                print(f"({key}) speedup {sp:.1f}× at smoke sizes (compile and I/O dominate; the "
                       f"≥{TARGET_SPEEDUP:g}× target applies to the full size only)")
             else:
-                verdict = "meets" if s >= TARGET_SPEEDUP else "MISSES"
-                print(f"({key}) speedup {s:.1f}× {verdict} the ≥{TARGET_SPEEDUP:g}× target")
+                verdict = "meets" if sp >= TARGET_SPEEDUP else "MISSES"
+                print(f"({key}) speedup {sp:.1f}× {verdict} the ≥{TARGET_SPEEDUP:g}× target")
+
+
+def section_checks(res: dict[str, Any]) -> dict[str, str]:
+    """Failed correctness checks of the sections that ran (they fail the benchmark)."""
+    bad: dict[str, str] = {}
+    if "f" in res:
+        worst = {w: d["agreement"] for w, d in res["f"]["widths"].items()
+                 if not d["agreement"]["ok"]}
+        if worst:
+            bad["f"] = ("check failed: the NumPy loop's loss after the steps differs from "
+                        f"overparam's by more than {sb.AGREEMENT_RTOL:g} (relative): {worst}")
+    if "g" in res and not res["g"].get("skipped"):
+        off = [k for k, v in res["g"]["agreement_with_local"].items() if not v["same_run_ids"]]
+        if off:
+            bad["g"] = f"check failed: the runs of {off} differ from the local executor's"
+    return bad
 
 
 # --------------------------------------------------------------------------------- main
@@ -567,7 +913,7 @@ def main(argv: list[str] | None = None) -> None:
     """Parse options, run the sections, print the table, write the JSON."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true",
-                   help="smoke version: widths 100, 200; 3 seeds; 20 steps (< 2 minutes)")
+                   help="smoke version of every section (a few minutes)")
     p.add_argument("--numpy-seeds", type=int, default=None,
                    help="seeds per setting measured for the reference in (a) (default 2)")
     p.add_argument("--numpy-full", action="store_true",
@@ -577,8 +923,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=3, help="repeats of the cheap timings")
     p.add_argument("--op-repeats", type=int, default=1,
                    help="repeats of the warm whole-grid overparam.run in (b) (--quick: 3)")
-    p.add_argument("--sections", nargs="+", default=["a", "b", "c", "d", "e"],
-                   choices=("a", "b", "c", "d", "e"))
+    p.add_argument("--dask-workers", type=int, nargs="+", default=[1, 2, 4],
+                   help="worker counts of (g) (1 is always run: the speed-up baseline)")
+    p.add_argument("--dask-repeats", type=int, default=None,
+                   help="rounds of (g), each running every executor once (default 1; "
+                        "--quick: 2)")
+    p.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
     p.add_argument("--json", type=Path, default=None, help="where to write the results")
     p.add_argument("--keep", action="store_true", help="keep the temporary result folders")
     a = p.parse_args(argv)
@@ -594,10 +944,12 @@ def main(argv: list[str] | None = None) -> None:
         "a": lambda: section_a(cfg, tmp, threads), "b": lambda: section_b(cfg, tmp, threads),
         "c": lambda: section_c(cfg, threads), "d": lambda: section_d(cfg, tmp),
         "e": lambda: dlb.section_e(cfg.deep_widths, cfg.deep_steps, numpy_steps=cfg.repeats,
-                                   repeats=cfg.repeats, log=log)}
+                                   repeats=cfg.repeats, log=log, set_threads=blas_threads,
+                                   numpy_threads=threads),
+        "f": lambda: section_f(cfg, threads), "g": lambda: section_g(cfg, tmp)}
     errors: dict[str, str] = {}
     try:
-        for key in ("a", "b", "c", "d", "e"):
+        for key in SECTIONS:
             if key not in cfg.sections:
                 continue
             t0 = time.perf_counter()
@@ -613,17 +965,24 @@ def main(argv: list[str] | None = None) -> None:
             log(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+    errors.update(section_checks(res))
+    table = build_table(cfg, res)
+    for key, msg in errors.items():
+        if key not in res:
+            table.append(row(key, "section FAILED", "", note=msg.splitlines()[0][:300]))
     out = {
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
         "environment": environment(nt),
         "load_average_start_end": [list(load0), list(os.getloadavg())],
         "bench_wall_s": time.perf_counter() - t_start,
         "target_speedup": TARGET_SPEEDUP,
+        "table_conventions": TABLE_CONVENTIONS,
+        "table": table,
         "results": res,
         "errors": errors,
     }
     cfg.json_path.write_text(json.dumps(out, indent=2, default=float) + "\n")
-    print_table(cfg, res)
+    print_table(cfg, table, res)
     print(f"bench wall {fmt_s(out['bench_wall_s'])}; load average (1, 5, 15 min) at start "
           f"{tuple(round(x, 2) for x in load0)}, at end "
           f"{tuple(round(x, 2) for x in os.getloadavg())}; results: {cfg.json_path}")

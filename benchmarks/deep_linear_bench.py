@@ -6,9 +6,11 @@ and 5000 it measures
   and the convex twin included, the O(width³) σ_min diagnostic off);
 - the achieved GFLOP/s: counted flops of the products that step performs / its time;
 - the machine's own float64 matmul throughput on exactly those product shapes (NumPy/BLAS,
-  each product timed alone), and the ratio of the two (target ≥ 50% at width ≥ 2000);
+  each product timed alone, with one BLAS thread and with the default count: the faster),
+  and the ratio of the two (target ≥ 50% at width ≥ 2000);
 - a plain NumPy loop of the same step written the textbook way (products of the layer
-  chains as they appear in (7)), and overparam's speed-up over it.
+  chains as they appear in (7)), and overparam's speed-up over it (the loop runs with the
+  reference's BLAS thread count).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +62,24 @@ def matmul_seconds(prods: list[tuple[int, int, int]], repeats: int) -> list[floa
             A @ B
         out.append(time.perf_counter() - t0)
     return out
+
+
+def matmul_seconds_best(prods: list[tuple[int, int, int]], repeats: int,
+                        set_threads: Callable[[int | None], int | None] | None = None
+                        ) -> dict[str, Any]:
+    """``matmul_seconds`` with one BLAS thread and with the default count; the faster setting
+    (smaller median) is the machine's throughput (multi-threaded BLAS on thin products or a
+    loaded machine can be many times slower). Without ``set_threads``: the default only."""
+    runs: dict[str, list[float]] = {"default": matmul_seconds(prods, repeats)}
+    if set_threads is not None:
+        old = set_threads(1)
+        try:
+            runs["1"] = matmul_seconds(prods, repeats)
+        finally:
+            set_threads(old)
+    picked = min(runs, key=lambda k: statistics.median(runs[k]))
+    return {"seconds": runs[picked], "blas_threads": picked,
+            "by_threads": {k: _stats(v) for k, v in runs.items()}}
 
 
 class Counter:
@@ -114,7 +135,8 @@ def _spec(h: int, steps: int) -> dict[str, Any]:
 
 
 def section_e(widths: list[int], steps: int, numpy_steps: int, repeats: int,
-              log=print) -> dict[str, Any]:
+              log=print, set_threads: Callable[[int | None], int | None] | None = None,
+              numpy_threads: int | None = None) -> dict[str, Any]:
     """Per-step time, GFLOP/s vs the matmul throughput, and the NumPy-loop ratio per width."""
     import overparam as op
     from overparam.deep_inits import normalization
@@ -133,7 +155,8 @@ def section_e(widths: list[int], steps: int, numpy_steps: int, repeats: int,
             widths_full = [NX] + [h] * (DEPTH - 1) + [NY]
             prods = step_products(widths_full, NX, NY, M)
             f = flops(prods)
-            mm = matmul_seconds(prods, repeats)
+            mm_best = matmul_seconds_best(prods, repeats, set_threads)
+            mm = mm_best["seconds"]
             rng = np.random.default_rng(0)
             Ws = [rng.standard_normal((widths_full[j + 1], widths_full[j]))
                   for j in range(DEPTH)]
@@ -143,17 +166,24 @@ def section_e(widths: list[int], steps: int, numpy_steps: int, repeats: int,
             eta = NY / (DEPTH * lam)
             twin = a * np.linalg.multi_dot(Ws[::-1])
             cnt = Counter()
-            numpy_step(Ws, twin, X, Y, a, eta, 1 / lam, cnt)  # warm, and count its flops
-            t_np = []
-            for _ in range(numpy_steps):
-                t0 = time.perf_counter()
-                Ws, twin, _, _ = numpy_step(Ws, twin, X, Y, a, eta, 1 / lam)
-                t_np.append(time.perf_counter() - t0)
+            old = set_threads(numpy_threads) if set_threads else None
+            try:
+                numpy_step(Ws, twin, X, Y, a, eta, 1 / lam, cnt)  # warm, and count its flops
+                t_np = []
+                for _ in range(numpy_steps):
+                    t0 = time.perf_counter()
+                    Ws, twin, _, _ = numpy_step(Ws, twin, X, Y, a, eta, 1 / lam)
+                    t_np.append(time.perf_counter() - t0)
+            finally:
+                if set_threads:
+                    set_threads(old)
             step_med, mm_med = statistics.median(per_step), statistics.median(mm)
             out["widths"][str(h)] = {
                 "overparam_step_s": _stats(per_step), "flops_per_step": f,
                 "achieved_gflops": f / step_med / 1e9,
                 "matmul_same_products_s": _stats(mm), "matmul_gflops": f / mm_med / 1e9,
+                "matmul_blas_threads": mm_best["blas_threads"],
+                "matmul_by_blas_threads": mm_best["by_threads"],
                 "share_of_matmul": mm_med / step_med,
                 "numpy_loop_step_s": _stats(t_np),
                 "speedup_vs_numpy_loop": statistics.median(t_np) / step_med,
