@@ -56,8 +56,11 @@ def load_npy(path: Path, field: str) -> np.ndarray:
         arr = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise SpecError(field, f"file not found: {path}") from None
-    except (OSError, ValueError) as exc:
-        raise SpecError(field, f"cannot read {path} as .npy ({exc})") from None
+    except (OSError, ValueError, EOFError) as exc:  # an empty file raises EOFError
+        raise SpecError(field, f"cannot read {path} as .npy ({exc or 'empty file'})") from None
+    if not isinstance(arr, np.ndarray):  # an .npz archive
+        arr.close()
+        raise SpecError(field, f"{path} is an .npz archive; expected one array saved by np.save")
     if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
         raise SpecError(field, f"{path} holds {arr.dtype}, expected real numbers")
     arr = np.asarray(arr, dtype=np.float64)

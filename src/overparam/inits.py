@@ -28,10 +28,46 @@ def layer_std(kind: str, fan_in: int, fan_out: int) -> float:
     return float(np.sqrt(1.0 / fan_in))
 
 
+def scale_field(spec: Init) -> str:
+    """The field that sets the scale of the initial weights (named when they overflow)."""
+    kind = spec.kind
+    if kind == "gaussian":
+        return "init.p" if spec.p is not None else "init.std"
+    if kind in ("xavier", "he", "lecun", "orthogonal"):
+        return "init.gain"
+    if kind == "npy":
+        return "init.W1" if spec.W1 is not None else "init.weights"
+    if kind == "rank_one":
+        return "init.w0" if spec.w0 is not None else "init.norm0"
+    if kind == "omega":
+        return "init.product" if spec.product is not None else "init.omega1"
+    return "init.kind"
+
+
+def check_finite(spec: Init, *arrays: np.ndarray) -> None:
+    """The initial weights, their squared norms and the given products must be finite
+    float64 numbers; otherwise the init's scale is too large for the run (SpecError)."""
+    with np.errstate(all="ignore"):
+        ok = all(np.all(np.isfinite(a)) and np.isfinite(np.sum(np.square(a))) for a in arrays)
+    if not ok:
+        raise SpecError(scale_field(spec), "the initial weights (or their products) overflow "
+                        "float64; lower the scale")
+
+
 def draw_init(
     spec: Init, n: int, m: int, h: int, rng: np.random.Generator, base_dir: Path
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(W1 ∈ R^{n×h}, W2 ∈ R^{m×h}). Layer 1 maps R^n → R^h, layer 2 maps R^h → R^m."""
+    """(W1 ∈ R^{n×h}, W2 ∈ R^{m×h}). Layer 1 maps R^n → R^h, layer 2 maps R^h → R^m.
+    Weights whose products overflow float64 are a SpecError naming the init's scale."""
+    with np.errstate(all="ignore"):
+        W1, W2 = _draw(spec, n, m, h, rng, base_dir)
+        check_finite(spec, W1, W2, W1 @ W2.T)
+    return W1, W2
+
+
+def _draw(
+    spec: Init, n: int, m: int, h: int, rng: np.random.Generator, base_dir: Path
+) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(spec, NpyInit):
         W1 = load_npy(resolve(spec.W1, base_dir), "init.W1")
         W2 = load_npy(resolve(spec.W2, base_dir), "init.W2")
@@ -41,7 +77,9 @@ def draw_init(
             raise SpecError("init.W2", f"has shape {W2.shape}, expected {(m, h)} (m × width)")
         return W1, W2
     if isinstance(spec, GaussianInit):
-        std = spec.std if spec.std is not None else (h ** (-spec.p) if spec.p is not None else 1.0)
+        # h^(−p) may overflow to inf: check_finite then names init.p
+        std = spec.std if spec.std is not None else (
+            float(np.float64(h) ** -spec.p) if spec.p is not None else 1.0)
         return std * rng.standard_normal((n, h)), std * rng.standard_normal((m, h))
     if spec.kind == "orthogonal":
         return spec.gain * _orthogonal_rows(rng, n, h), spec.gain * _orthogonal_rows(rng, m, h)

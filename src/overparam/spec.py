@@ -11,8 +11,11 @@ import copy
 import itertools
 import json
 import math
+import os
+import re
+import types
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -34,10 +37,83 @@ MAX_SEEDS = 10_000
 MAX_STEPS = 10_000_000
 
 
-class Strict(BaseModel):
-    """Base model: unknown keys are errors, values are never coerced silently."""
+def _misplaced_bool(value: Any, tp: Any) -> bool:
+    """Whether ``value`` holds a boolean where the annotation ``tp`` wants a number (pydantic
+    would read ``true`` as 1)."""
+    origin, args = get_origin(tp), get_args(tp)
+    if origin is Annotated:
+        return _misplaced_bool(value, args[0])
+    if origin in (Union, types.UnionType):
+        if isinstance(value, bool) and bool in args:
+            return False
+        return any(_misplaced_bool(value, a) for a in args)
+    if isinstance(value, bool):
+        return tp in (int, float)
+    if isinstance(value, list | tuple) and origin in (list, tuple):
+        items = [a for a in args if a is not Ellipsis]
+        if origin is tuple and len(items) == len(value):
+            return any(_misplaced_bool(v, a) for v, a in zip(value, items, strict=True))
+        return bool(items) and any(_misplaced_bool(v, items[0]) for v in value)
+    return False
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+def _huge_int(value: Any) -> int | None:
+    """An integer in ``value`` (or its lists) beyond 64 bits, if any."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
+        return value
+    if isinstance(value, list | tuple):
+        return next((v for v in map(_huge_int, value) if v is not None), None)
+    return None
+
+
+class FieldError(SpecError):
+    """A SpecError whose field is relative to the model that raised it (the error's location
+    in the spec is put in front of it)."""
+
+
+class Strict(BaseModel):
+    """Base model: unknown keys are errors, values are never coerced silently: a boolean is
+    not a number, and numbers are finite (no NaN or infinity)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            return raw
+        for name, field in cls.model_fields.items():
+            alias = field.validation_alias
+            keys = alias.choices if isinstance(alias, AliasChoices) else [name]
+            for key in keys:
+                if not isinstance(key, str) or key not in raw:
+                    continue
+                if _misplaced_bool(raw[key], field.annotation):
+                    raise FieldError(key, f"expected a number, got a boolean ({raw[key]!r})")
+                if _huge_int(raw[key]):
+                    raise FieldError(key, f"{_huge_int(raw[key])} is too large (at most "
+                                     "2^63 - 1, what 64-bit arrays hold)")
+        return raw
+
+    @model_validator(mode="after")
+    def _check_paths(self) -> Any:
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            for i, path in enumerate(value if isinstance(value, list) else [value]):
+                why = _bad_path(path) if isinstance(path, Path) else ""
+                if why:
+                    raise FieldError(f"{name}[{i}]" if isinstance(value, list) else name, why)
+        return self
+
+
+def _bad_path(path: Path) -> str:
+    """Why ``path`` cannot name a file on any system ('' when it can)."""
+    text = str(path)
+    if not text.isprintable():
+        return f"{text!r} contains a control character"
+    if len(os.fsencode(text)) > 4096 or any(len(os.fsencode(p)) > 255 for p in path.parts):
+        return f"{text[:40]!r}... is too long for a file name"
+    return ""
 
 
 # --------------------------------------------------------------------- data
@@ -741,13 +817,46 @@ class Spec(Strict):
 
     _defaults = model_validator(mode="before")(_problem_defaults)
 
+    @model_validator(mode="after")
+    def _check_id(self) -> Spec:
+        """The id names the results folder (``/`` becomes ``__``): it must stay one folder
+        inside --out."""
+        if self.id is None or self.id == "":
+            return self
+        if self.id.strip(".") == "" or len(self.id.replace("/", "__")) > 200 or "\\" in self.id \
+                or any(ord(ch) < 32 or ord(ch) == 127 for ch in self.id):
+            raise SpecError("id", f"{self.id[:60]!r} cannot name a results folder: give at most "
+                            "200 printable characters, not only dots, and no backslash")
+        return self
+
 
 SETTING_KEYS = tuple(Setting.model_fields)
 
 
 # ------------------------------------------------------------------- helpers
+#: Parts of a pydantic location that name a schema (a union's arm), not a field.
+_SCHEMA_PARTS = ("function-", "tagged-union", "constrained-", "literal[", "list[", "tuple[",
+                 "dict[", "is-instance[", "lax-or-strict", "json-or-python")
+
+
+_PLAIN_KEY = re.compile(r"[\w\-\[\]]+")
+
+
+def _show_key(part: Any) -> str:
+    """A key as it appears in an error's field: quoted when it is not a plain word (a space,
+    a newline or a colon would make the one-line message ambiguous)."""
+    text = str(part)
+    return text if _PLAIN_KEY.fullmatch(text) else repr(text)
+
+
+def show_field(dotted: str) -> str:
+    """A user's dotted key (from --set, a sweep or a case) made safe for a one-line error."""
+    return ".".join(_show_key(p) for p in str(dotted).split("."))
+
+
 def _format_loc(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if not str(p).startswith(("function-", "tagged-union"))]
+    parts = [_show_key(p) for p in loc if not str(p).startswith(_SCHEMA_PARTS)
+             and str(p) not in ("int", "float", "str", "bool", "none", "nullable")]
     # Pydantic puts the union tag (e.g. 'npy') in the location; drop it for the user.
     clean: list[str] = []
     for p in parts:
@@ -766,11 +875,20 @@ def spec_error_from(exc: ValidationError, prefix: str = "") -> SpecError:
     err = exc.errors()[0]
     inner = (err.get("ctx") or {}).get("error")
     if isinstance(inner, SpecError):  # raised by a cross-field check that knows the field
-        return SpecError(f"{prefix}.{inner.field}" if prefix else inner.field, inner.message)
+        field = inner.field
+        if isinstance(inner, FieldError):  # relative to where the error was raised
+            where = _format_loc(err["loc"])
+            field = f"{where}.{field}" if where else field
+        return SpecError(f"{prefix}.{field}" if prefix else field, _one_line(inner.message))
     field = _format_loc(err["loc"])
     if prefix:
         field = f"{prefix}.{field}" if field else prefix
     msg = err["msg"].removeprefix("Value error, ")
+    # a union (a number or a name) fails in each arm at the same field: say every way out
+    arms = [e["msg"] for e in exc.errors()[1:] if _format_loc(e["loc"]) == _format_loc(err["loc"])
+            and e["type"] != err["type"]]
+    if arms:
+        msg = "; or ".join([msg, *dict.fromkeys(arms)])
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
     elif "input" in err and err["type"] not in ("missing",):
@@ -778,22 +896,75 @@ def spec_error_from(exc: ValidationError, prefix: str = "") -> SpecError:
         if len(shown) > 80:
             shown = shown[:77] + "..."
         msg = f"{msg} (got {shown})"
-    return SpecError(field or "spec", msg)
+    return SpecError(field or "spec", _one_line(msg))
+
+
+def _one_line(text: str) -> str:
+    """Escape what would break a one-line message (pydantic quotes some inputs raw)."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` that refuses a key given twice in one mapping (YAML would keep the
+    last one and drop the first without a word)."""
+
+
+def _unique_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # '<<: *base' may be overridden
+            continue
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            duplicate = key in seen
+        except TypeError:  # an unhashable key: the constructor reports it
+            continue
+        if duplicate:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def safe_load(text: str) -> Any:
+    """Parse YAML safely, refusing duplicate keys."""
+    return yaml.load(text, Loader=_StrictLoader)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error on one line: what is wrong and where."""
+    problem = getattr(exc, "problem", None) or str(exc)
+    mark = getattr(exc, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return " ".join(f"{problem}{where}".split())
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a spec file (safe_load only); errors name the file."""
+    """Read a spec file (safe_load only, no duplicate keys); errors name the file."""
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(str(path), f"cannot read spec file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(str(path), f"not UTF-8 text (byte {exc.start})") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = safe_load(text)
     except yaml.YAMLError as exc:
-        raise SpecError(str(path), f"not valid YAML: {exc}") from None
+        raise SpecError(str(path), f"not valid YAML: {_yaml_problem(exc)}") from None
     if not isinstance(raw, dict):
         raise SpecError(str(path), "a spec file must be a YAML mapping")
+    quick = raw.get("quick")
+    if quick is not None:
+        if not isinstance(quick, dict):
+            raise SpecError("quick", f"must be a mapping of dotted keys to values (got {quick!r})")
+        for key in quick:
+            if not isinstance(key, str) or key.split(".")[0] not in Spec.model_fields:
+                raise SpecError(f"quick.{show_field(key)}", "unknown key; roots: "
+                                + ", ".join(k for k in Spec.model_fields))
     return raw
 
 
@@ -806,9 +977,10 @@ def parse_set(pair: str) -> tuple[str, Any]:
     if not key or any(not part for part in key.split(".")):
         raise SpecError("--set", f"bad key {key!r}")
     try:
-        return key, yaml.safe_load(value)
-    except yaml.YAMLError:
-        raise SpecError(key, f"value {value!r} is not valid YAML") from None
+        return key, safe_load(value)
+    except yaml.YAMLError as exc:
+        raise SpecError(show_field(key), f"value {value!r} is not valid YAML: "
+                         f"{_yaml_problem(exc)}") from None
 
 
 def get_path(d: dict[str, Any], dotted: str) -> Any:
@@ -830,7 +1002,7 @@ def set_path(d: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
         if nxt is None:
             nxt = {}
         elif not isinstance(nxt, dict):
-            raise SpecError(dotted, f"{part} is not a mapping")
+            raise SpecError(show_field(dotted), f"{part!r} is not a mapping")
         cur[part] = nxt
         cur = nxt
     cur[parts[-1]] = value
@@ -841,17 +1013,25 @@ def apply_overrides(raw: dict[str, Any], pairs: list[tuple[str, Any]]) -> dict[s
     """Apply ``--set`` overrides; a list on a field that does not take a list becomes a sweep.
     ``data.KEY`` is short for ``problem.data.KEY``."""
     out = copy.deepcopy(raw)
+
+    def sweep() -> dict[str, Any]:
+        grid = out.setdefault("sweep", {})
+        if not isinstance(grid, dict):
+            raise SpecError("sweep", f"must be a mapping of dotted keys to lists (got {grid!r})")
+        return grid
+
     for key, value in pairs:
         if key.startswith("data.") and "data" not in out:  # short for problem.data.
             key = "problem." + key
         if key.startswith("sweep."):
-            out.setdefault("sweep", {})[key.removeprefix("sweep.")] = value
+            sweep()[key.removeprefix("sweep.")] = value
             continue
         if isinstance(value, list) and not isinstance(get_path(out, key), list):
-            out.setdefault("sweep", {})[key] = value
+            sweep()[key] = value
             continue
         out = set_path(out, key, value)
-        out.get("sweep", {}).pop(key, None)
+        if isinstance(out.get("sweep"), dict):
+            out["sweep"].pop(key, None)
     return out
 
 
@@ -863,13 +1043,14 @@ def validate_spec(raw: dict[str, Any]) -> Spec:
         raise spec_error_from(exc) from None
     for key, values in spec.sweep.items():
         if not values:
-            raise SpecError(f"sweep.{key}", "a sweep needs at least one value")
+            raise SpecError(f"sweep.{show_field(key)}", "a sweep needs at least one value")
         if key.split(".")[0] not in SETTING_KEYS:
-            raise SpecError(f"sweep.{key}", f"unknown key; sweepable roots: {', '.join(SETTING_KEYS)}")
+            raise SpecError(f"sweep.{show_field(key)}",
+                            f"unknown key; sweepable roots: {', '.join(SETTING_KEYS)}")
     for i, case in enumerate(spec.cases):
         for key in case:
             if key.split(".")[0] not in SETTING_KEYS:
-                raise SpecError(f"cases[{i}].{key}",
+                raise SpecError(f"cases[{i}].{show_field(key)}",
                                 f"unknown key; roots: {', '.join(SETTING_KEYS)}")
     return spec
 

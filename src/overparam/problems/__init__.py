@@ -8,6 +8,8 @@ finalize(setting, instance, constants, steps, status) → (constants, extra reco
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from types import ModuleType
 
 from overparam.spec import Setting
@@ -33,3 +35,10 @@ def family(setting: Setting) -> ModuleType:
 
         return shallow
     raise ValueError(f"unknown problem kind {kind}")
+
+
+def check_memory(settings: Sequence[Setting], seeds: int, base_dir: Path) -> None:
+    """Refuse settings whose arrays need more memory than there is (see overparam.resources)."""
+    from overparam.resources import check_memory as check
+
+    check(settings, seeds, base_dir)

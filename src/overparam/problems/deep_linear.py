@@ -21,6 +21,7 @@ from overparam import deep_inits, deep_losses
 from overparam.checks.deep_linear import run_checks
 from overparam.data import load_data, make_synthetic
 from overparam.errors import SpecError
+from overparam.inits import check_finite
 from overparam.spec import InlineData, NpyData, Setting
 from overparam.theory import deep_linear as th
 
@@ -75,9 +76,11 @@ def build_instance(setting: Setting, seed: int, base_dir: Path) -> Instance:
     if widths[0] != X.shape[0] or widths[-1] != Y.shape[0]:
         raise SpecError("problem.widths", f"{widths} must start with the input dimension "
                         f"{X.shape[0]} and end with the output dimension {Y.shape[0]}")
-    Ws = deep_inits.draw(setting.init, widths, np.random.default_rng([seed, 1]), base_dir)
+    with np.errstate(all="ignore"):  # an overflowing init is checked (and named) below
+        Ws = deep_inits.draw(setting.init, widths, np.random.default_rng([seed, 1]), base_dir)
+        V0 = deep_inits.normalization(widths) * np.linalg.multi_dot(Ws[::-1])  # cheapest order
+        check_finite(setting.init, *Ws, V0)
     lc = deep_losses.constants(prob.loss, prob.ridge, X, Y)
-    V0 = deep_inits.normalization(widths) * np.linalg.multi_dot(Ws[::-1])  # cheapest order
     return Instance(X, Y, Ws, widths, lc, V0)
 
 
@@ -154,7 +157,10 @@ def theory_constants(setting: Setting, inst: Instance) -> dict[str, float]:
     L0 = float(loss(jnp.asarray(V0), jnp.asarray(inst.X), jnp.asarray(inst.Y), jnp.asarray(lc.U)))
     eta = th.eta_choice(sched.eta, widths, lc.beta, lc.lam_max, sched.c, sched.eps)
     eta_star = N * eta / widths[-1]
-    region = th.region_constants(inst.Ws, widths, lc.U)
+    try:
+        region = th.region_constants(inst.Ws, widths, lc.U)
+    except ValueError:  # a partial product of W(0) is zero (log 0): no region (14) holds it
+        region = {"c1": math.nan, "c2": math.inf, "M_region": math.nan}
     n_min = min(widths[1:-1])
     e0 = float(np.sum(((V0 - lc.W_star) @ lc.U) ** 2))
     out = {

@@ -22,6 +22,7 @@ from overparam import population_logistic as pop
 from overparam import spherical
 from overparam.checks.directional import run_checks
 from overparam.errors import SpecError
+from overparam.inits import check_finite
 from overparam.models import linear_classifier as model
 from overparam.spec import GaussianInit, Setting
 from overparam.theory import directional as th
@@ -110,7 +111,9 @@ def build_instance(setting: Setting, seed: int, base_dir: Path) -> Instance:
     rule = pop.plane_rule(*dist.radius_rule(prob.radius_level), level=prob.quadrature_level)
     v = np.asarray(prob.unit_v())
     widths = prob.layer_widths()
-    Ws = initial_layers(setting, widths, v, np.random.default_rng([seed, 1]))
+    with np.errstate(all="ignore"):  # an overflowing init is checked (and named) below
+        Ws = initial_layers(setting, widths, v, np.random.default_rng([seed, 1]))
+        check_finite(setting.init, *Ws, np.linalg.multi_dot([np.eye(1), *Ws[::-1]]))
     n = getattr(prob.dynamics, "samples", None)
     if n:
         X = dist.sample(np.random.default_rng([seed, 2]), n)
@@ -224,7 +227,9 @@ def make_step(setting: Setting, dist: spherical.Spherical, N: int):
         row = {name: jnp.asarray(val, jnp.float64) for name, val in row.items()}
         row["t"], row["alive"] = carry.t, carry.alive
         kept = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, params)
-        return Carry(kept, key, carry.t + jnp.where(ok, eta, 0.0), ok), row
+        # t moves on even when the step fails: the row that records the failure has its own
+        # time t_k = t_{k-1} + η_{k-1} (figures index the rows by t)
+        return Carry(kept, key, carry.t + eta, ok), row
 
     return step
 

@@ -18,7 +18,7 @@ import numpy as np
 from overparam import activations, hermite, shallow_data
 from overparam.checks.near_isometry import run_checks
 from overparam.errors import SpecError
-from overparam.inits import layer_std
+from overparam.inits import check_finite, layer_std
 from overparam.models import shallow as sh
 from overparam.spec import OmegaInit, Setting, setting_dict
 from overparam.theory import near_isometry as th
@@ -34,6 +34,9 @@ NTK_MAX = 4000
 #: Gram-based constants (σ_min(X^{*t}), the kernel check) need n×n matrices up to this n.
 GRAM_MAX = 4000
 HERMITE_ORDER = 4
+#: The expected kernel (eq 56) integrates φ(ω1 g) on panels of width 1/ω1: beyond this ω1
+#: the rule would need billions of nodes, and the kernel check is left out (NaN).
+KERNEL_OMEGA_MAX = 1e3
 
 
 class Instance(NamedTuple):
@@ -94,8 +97,10 @@ def build_instance(setting: Setting, seed: int, base_dir: Path) -> Instance:
                         "give a number")
     w1, w2 = omegas(setting, d0)
     rng = np.random.default_rng([seed, 1])
-    W0 = w1 * rng.standard_normal((prob.width, d0))
-    V0 = w2 * rng.standard_normal((d2, prob.width))
+    with np.errstate(all="ignore"):  # an overflowing init is checked (and named) here
+        W0 = w1 * rng.standard_normal((prob.width, d0))
+        V0 = w2 * rng.standard_normal((d2, prob.width))
+        check_finite(setting.init, W0, V0, V0 @ (W0 @ data.X))
     if getattr(prob.data, "target", "") == "init":  # Y = Φ(w0) + the drawn noise
         act = activations.get(prob.activation)
         data = data._replace(Y=data.Y + V0 @ np.asarray(act.fn(jnp.asarray(W0 @ data.X))))
@@ -140,13 +145,14 @@ def theory_constants(setting: Setting, inst: Instance) -> dict[str, Any]:
     out.update({f"hermite_c{i}": float(c) for i, c in enumerate(coef)})
     out["hermite_norm"] = float(np.sqrt(hermite.second_moment(act)))
     out["c_inf"] = float(hermite.c_inf(act))
-    t = prob.khatri_rao_t or sh.default_t(d0, n)
+    t = prob.khatri_rao_t or default_t(d0, n)
     out["khatri_rao_t"] = t
     small = n <= GRAM_MAX
     unit = bool(np.allclose(np.linalg.norm(X, axis=0), 1.0, rtol=0, atol=1e-9))
     out["unit_norm_inputs"] = unit
     out["sigma_min_khatri_rao"] = sh.sigma_min_khatri_rao(X, t) if small else np.nan
-    out.update(_kernel_error(act, phi0, X, inst.omega1) if small and unit else
+    kernel = small and unit and inst.omega1 <= KERNEL_OMEGA_MAX
+    out.update(_kernel_error(act, phi0, X, inst.omega1) if kernel else
                {"kernel_rel_error": np.nan, "kernel_rel_se": np.nan})
     sched = setting.schedule
     if sched.eta == "thm2":
@@ -162,6 +168,17 @@ def theory_constants(setting: Setting, inst: Instance) -> dict[str, Any]:
     out["rate14"] = th.rate14(eta, alpha_f, mu, prob.c_rate)
     out.update(inst.data.info)
     return out
+
+
+def default_t(d0: int, n: int) -> int:
+    """The least t with C(d0+t−1, t) ≥ n (``models.shallow.default_t``), in closed form where
+    its count would not end: for d0 = 1 every power has one row, so no t holds n > 1 columns
+    (1 then, and σ_min(X^{*t}) = 0 for every t); for d0 = 2, C(t+1, t) = t + 1."""
+    if d0 == 1:
+        return 1
+    if d0 == 2:
+        return max(1, n - 1)
+    return sh.default_t(d0, n)
 
 
 def _kernel_error(act, phi0: np.ndarray, X: np.ndarray, omega1: float) -> dict[str, float]:
@@ -277,10 +294,11 @@ def make_step(setting: Setting, classify: bool):
         """One pass over a fresh permutation in minibatches (the last one partial)."""
         X, Y, c = data["X"], data["Y"], data["consts"]
         n = X.shape[1]
-        nb = -(-n // batch)
+        b = min(batch, n)  # a batch beyond n is the full pass: no padding to allocate
+        nb = -(-n // b)
         perm = jax.random.permutation(jax.random.fold_in(data["key"], k), n)
-        idx = jnp.concatenate([perm, jnp.zeros(nb * batch - n, perm.dtype)]).reshape(nb, batch)
-        mask = (jnp.arange(nb * batch) < n).reshape(nb, batch).astype(jnp.float64)
+        idx = jnp.concatenate([perm, jnp.zeros(nb * b - n, perm.dtype)]).reshape(nb, b)
+        mask = (jnp.arange(nb * b) < n).reshape(nb, b).astype(jnp.float64)
 
         def batch_loss(model, p, Xb, Yb, m):
             count = jnp.sum(m)
