@@ -471,6 +471,12 @@ def test_regression_yaml_files():
     # a step size that overflows the theory's powers: the run diverges instead of crashing
     pytest.param(_with("two_layer_linear", ("schedule", "eta"), 1e308), None,
                  id="two-layer-huge-eta"),
+    # a ridge whose square overflows: the theory's constants go to inf, the run diverges
+    pytest.param(_with("two_layer_linear", ("problem",),
+                       {"kind": "two_layer_linear", "width": 4, "loss": "logistic",
+                        "ridge": 1.3e154, "data": {"kind": "synthetic", "n": 2, "m": 1,
+                                                   "target": "teacher_labels"}}),
+                 None, id="two-layer-huge-ridge"),
     # a diverged linear classifier run: its rows keep distinct times for the figures
     pytest.param(_with("linear_classifier", ("schedule", "eta"), 1e308), None,
                  id="classifier-huge-eta"),

@@ -72,7 +72,9 @@ def build_instance(setting: Setting, seed: int, base_dir: Path) -> Instance:
     W1, W2 = draw_init(setting.init, n, m, prob.width, rng_init, base_dir)
     X, Y = given if given else make_synthetic(prob.data, W1 @ W2.T, rng_data, prob.loss)
     lc = losses.constants(prob.loss, prob.ridge, X, Y)
-    return Instance(X, Y, W1, W2, lc.K, lc.mu, lc.W_star, lc.l_star)
+    # numpy scalars: the theory's powers of K overflow to inf (a huge ridge) instead of
+    # raising OverflowError as Python floats do
+    return Instance(X, Y, W1, W2, np.float64(lc.K), np.float64(lc.mu), lc.W_star, lc.l_star)
 
 
 def schedule_cd(setting: Setting) -> tuple[float, float]:
