@@ -477,6 +477,12 @@ def test_regression_yaml_files():
                         "ridge": 1.3e154, "data": {"kind": "synthetic", "n": 2, "m": 1,
                                                    "target": "teacher_labels"}}),
                  None, id="two-layer-huge-ridge"),
+    # a ridge so large that η_max lies below the root scan's smallest step
+    pytest.param(_with("two_layer_linear", ("problem",),
+                       {"kind": "two_layer_linear", "width": 4, "loss": "logistic",
+                        "ridge": 5.2e298, "data": {"kind": "synthetic", "n": 2, "m": 1,
+                                                   "target": "teacher_labels"}}),
+                 None, id="two-layer-ridge-beyond-the-eta-scan"),
     # a diverged linear classifier run: its rows keep distinct times for the figures
     pytest.param(_with("linear_classifier", ("schedule", "eta"), 1e308), None,
                  id="classifier-huge-eta"),

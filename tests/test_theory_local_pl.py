@@ -364,6 +364,15 @@ def test_eta_max_binding_terms_and_nan() -> None:
     assert lp._first_root(lambda e: 1.0 + e, 10.0) == np.inf
 
 
+def test_eta_max_below_the_scan_floor_is_zero() -> None:
+    """A huge K·α2 puts η0^(1) < 1/(Kα2) below 1e-300: η_max is 0 to double precision."""
+    K, alpha2 = 1e150, 1e155
+    assert 1.0 / (K * alpha2) < 1e-300
+    em = lp.eta_max(K, 1.0, 1.0, 1.0, alpha2, alpha2, 0.5, 1.01)
+    assert em["eta0_1"] == 0.0 and em["eta_max"] == 0.0
+    assert lp._first_root(lambda e: e - 1e-305, 1e-302) == 0.0
+
+
 def test_a_bounds_and_drift_bound_values() -> None:
     lo, hi = lp.a_bounds(5.0, 9.0, 0.04, 0.5)
     assert lo == pytest.approx(5.0 + 18.0 * (1 - np.exp(0.2)), rel=1e-14)

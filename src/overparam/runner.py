@@ -195,7 +195,10 @@ def compute_batch(batch: Batch) -> BatchResult:
     fam = problems.family(setting)
     insts = [fam.build_instance(setting, s, batch.base_dir) for s in seeds]
     t_theory = time.perf_counter()
-    consts, carries, data, step, step_key = fam.prepare(setting, insts)
+    # An extreme setting (a huge ridge or step) overflows the theory's constants to inf: that
+    # is the number reported (and the run diverges), so numpy need not warn about it.
+    with np.errstate(over="ignore", invalid="ignore"):
+        consts, carries, data, step, step_key = fam.prepare(setting, insts)
     theory_s = time.perf_counter() - t_theory
     n_rows = setting.steps + 1
     chunks: list[dict[str, np.ndarray]] = []
@@ -235,7 +238,8 @@ def compute_batch(batch: Batch) -> BatchResult:
         why = fam.failure(setting, consts[i])
         if why:
             status, note = "failed", why
-        c, extra, checks = fam.finalize(setting, insts[i], consts[i], steps_df, status)
+        with np.errstate(over="ignore", invalid="ignore"):
+            c, extra, checks = fam.finalize(setting, insts[i], consts[i], steps_df, status)
         steps_df = steps_df[["run_id", "step", "t", *fam.COLUMNS]]
         record = {
             "run_id": run_id, "experiment": batch.experiment_id, **flat, "seed": seed,

@@ -299,8 +299,11 @@ def _first_root(f: Callable[[np.ndarray], np.ndarray], hi: float) -> float:
     ``hi`` and takes the first sign change (or exact zero) relative to the first point, then
     refines it with brentq (xtol 1e-300, rtol 4 eps). Pairs of roots closer than one grid
     step (a factor 10^(1/24) ≈ 1.1) and tangential roots are not detected; a non-finite value
-    ends the scan. If f already vanishes or changes sign below 1e-300, 0.0 is returned.
+    ends the scan. If f already vanishes or changes sign below 1e-300, or ``hi`` itself lies
+    below 1e-300 (a root there is 0 to double precision), 0.0 is returned.
     """
+    if not hi >= _SCAN_LO:
+        return 0.0
     n = int(np.ceil((np.log10(hi) - np.log10(_SCAN_LO)) * _SCAN_PER_DECADE)) + 1
     grid = np.logspace(np.log10(_SCAN_LO), np.log10(hi), n)
     with np.errstate(all="ignore"):
