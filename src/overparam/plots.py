@@ -20,10 +20,26 @@ plt.rcParams.update({
 COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
 
+#: Largest axis limit drawn: matplotlib's tick locators overflow on a range near the float
+#: maximum (a diverged run's flow time Σ η with η ≈ 1e308), so limits are clipped to this.
+AXIS_LIMIT = 1e300
+
+
+def clip_huge_limits(fig: plt.Figure) -> None:
+    """Clip every axis range to ±AXIS_LIMIT (points beyond it are left off the plot)."""
+    for ax in fig.axes:
+        for get, set_ in ((ax.get_xlim, ax.set_xlim), (ax.get_ylim, ax.set_ylim)):
+            lo, hi = get()
+            if not (abs(lo) <= AXIS_LIMIT and abs(hi) <= AXIS_LIMIT):
+                set_(float(np.clip(lo, -AXIS_LIMIT, AXIS_LIMIT)),
+                     float(np.clip(hi, -AXIS_LIMIT, AXIS_LIMIT)))
+
+
 def save(fig: plt.Figure, root: Path, name: str) -> str:
     """Write figures/<name>.png and .pdf under root; return the png path relative to root."""
     d = Path(root) / "figures"
     d.mkdir(parents=True, exist_ok=True)
+    clip_huge_limits(fig)
     fig.tight_layout()
     for ext in ("png", "pdf"):
         tmp = d / f".{name}.tmp.{ext}"

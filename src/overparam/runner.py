@@ -197,7 +197,7 @@ def compute_batch(batch: Batch) -> BatchResult:
     t_theory = time.perf_counter()
     # An extreme setting (a huge ridge or step) overflows the theory's constants to inf: that
     # is the number reported (and the run diverges), so numpy need not warn about it.
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         consts, carries, data, step, step_key = fam.prepare(setting, insts)
     theory_s = time.perf_counter() - t_theory
     n_rows = setting.steps + 1
@@ -238,7 +238,7 @@ def compute_batch(batch: Batch) -> BatchResult:
         why = fam.failure(setting, consts[i])
         if why:
             status, note = "failed", why
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             c, extra, checks = fam.finalize(setting, insts[i], consts[i], steps_df, status)
         steps_df = steps_df[["run_id", "step", "t", *fam.COLUMNS]]
         record = {
