@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from overparam import runner
 from overparam.checks.directional import run_checks
 from overparam.cli import app
+from overparam.errors import SpecError
 from overparam.models import linear_classifier as model
 from overparam.problems import linear_classifier as lc
 from overparam.spec import expand, validate_spec
@@ -217,3 +218,18 @@ def test_bad_specs_exit_2_naming_the_field(tmp_path, field, mutate):
     assert res.exit_code == 2, res.output
     assert field in res.output and "Traceback" not in res.output
     assert not out.exists()
+
+
+@pytest.mark.parametrize("distribution", [{"kind": "uniform_sphere"},
+                                          {"kind": "student_t", "df": 3}])
+def test_the_coarsest_quadrature_allowed_passes_the_exactness_check(tmp_path, distribution):
+    """Lemma 2's identity holds to the checks' tolerance at the lowest levels the spec takes,
+    and the level below is refused (it errs by ~1e-8 on the population gradient)."""
+    spec = _spec(steps=3, quadrature_level=3, radius_level=3, distribution=distribution)
+    res = _run(spec, tmp_path)
+    lemma2 = res.checks.set_index("check").loc["D.lemma2"]
+    assert lemma2["status"] == "holds", lemma2["note"]
+    for field in ("quadrature_level", "radius_level"):
+        bad = _spec(**{field: 2})
+        with pytest.raises(SpecError, match=f"problem.{field}"):
+            validate_spec(bad)
