@@ -11,6 +11,8 @@ process, so a task that is retried after its worker died is saved once.
 
 from __future__ import annotations
 
+import ctypes
+import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
@@ -19,6 +21,53 @@ from overparam.errors import SpecError
 #: How often the Dask scheduler re-runs a task that raised (a dead worker is rescheduled
 #: by the scheduler itself, up to ``distributed.scheduler.allowed-failures`` times).
 RETRIES = 2
+
+
+#: Dask's nanny sets these to 1 in every worker it spawns, and jaxlib's LAPACK (eigh, SVD, QR
+#: inside the compiled loop) runs on OpenBLAS: a local cluster gives each worker its share of
+#: the cores instead (a variable already set in this process wins, as in Dask).
+BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+PRE_SPAWN_ENVIRON = "distributed.nanny.pre-spawn-environ"
+
+#: The nanny also sets MALLOC_TRIM_THRESHOLD_=65536, which turns glibc's adaptive heap off:
+#: each step's temporaries go back to the OS and fault in again, and the loop of a width-4000
+#: Fig 1 setting took 1.9x as long. A task keeps this much at the top of the heap instead.
+HEAP_TOP_PAD = 256 << 20
+_M_TOP_PAD = -2  # glibc's mallopt parameter number
+
+
+def blas_environ(workers: int) -> dict[str, str]:
+    """The nanny's pre-spawn environment with each of ``workers`` workers given its share of
+    the cores for BLAS threads."""
+    import dask
+    from dask.system import CPU_COUNT
+
+    share = str(max(1, CPU_COUNT // max(workers, 1)))
+    return {**dask.config.get(PRE_SPAWN_ENVIRON, {}),
+            **dict.fromkeys(BLAS_THREAD_VARIABLES, share)}
+
+
+def keep_heap() -> bool:
+    """Where MALLOC_TRIM_THRESHOLD_ is set (a Dask worker), have glibc keep HEAP_TOP_PAD bytes
+    when it trims the heap; True if it did (False elsewhere, or without glibc)."""
+    if "MALLOC_TRIM_THRESHOLD_" not in os.environ:
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_TOP_PAD, HEAP_TOP_PAD))
+
+
+class InWorker:
+    """``fn`` as a Dask task: the worker's heap is tuned before each call."""
+
+    def __init__(self, fn: Callable[[Any], Any]):
+        self.fn = fn
+
+    def __call__(self, item: Any) -> Any:
+        keep_heap()
+        return self.fn(item)
 
 
 class Executor(Protocol):
@@ -52,6 +101,7 @@ class DaskExecutor:
 
     def __init__(self, address: str | None = None, workers: int | None = None,
                  retries: int = RETRIES, connect_timeout: float = 10.0):
+        import dask
         from dask.distributed import Client, LocalCluster
 
         self.address, self.retries = address, retries
@@ -61,8 +111,11 @@ class DaskExecutor:
             self.name = f"dask (local cluster, {n} worker{'s' * (n != 1)})"
             # One thread per worker: a batch already uses every core XLA gives it, and JAX
             # must not be forked after it starts threads, so workers are spawned processes.
-            self._cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                         dashboard_address=None)
+            # The scheduler's HTTP server takes any free port (8787 may belong to another
+            # cluster, which would print a warning).
+            with dask.config.set({PRE_SPAWN_ENVIRON: blas_environ(n)}):
+                self._cluster = LocalCluster(n_workers=n, threads_per_worker=1,
+                                             processes=True, dashboard_address=":0")
             self.client = Client(self._cluster)
         else:
             self.name = f"dask ({address})"
@@ -78,7 +131,7 @@ class DaskExecutor:
         items = list(items)
         if not items:
             return
-        futures = self.client.map(fn, items, pure=False, retries=self.retries)
+        futures = self.client.map(InWorker(fn), items, pure=False, retries=self.retries)
         try:
             for fut in as_completed(futures):
                 yield fut.result()
