@@ -188,6 +188,13 @@ class BatchResult:
 TIMING_COLUMNS = ("wall_s", "theory_s", "run_s", "compile_s")
 
 
+def _extreme_values_quietly() -> np.errstate:
+    """An extreme setting (a huge ridge or step) overflows the theory's constants and checks
+    to inf or nan: those are the numbers reported (and the run diverges), so numpy need not
+    warn about them."""
+    return np.errstate(over="ignore", divide="ignore", invalid="ignore")
+
+
 def compute_batch(batch: Batch) -> BatchResult:
     """Run the seeds of one setting together; pure: writes nothing (any process may run it)."""
     t_start = time.perf_counter()
@@ -195,9 +202,7 @@ def compute_batch(batch: Batch) -> BatchResult:
     fam = problems.family(setting)
     insts = [fam.build_instance(setting, s, batch.base_dir) for s in seeds]
     t_theory = time.perf_counter()
-    # An extreme setting (a huge ridge or step) overflows the theory's constants to inf: that
-    # is the number reported (and the run diverges), so numpy need not warn about it.
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+    with _extreme_values_quietly():
         consts, carries, data, step, step_key = fam.prepare(setting, insts)
     theory_s = time.perf_counter() - t_theory
     n_rows = setting.steps + 1
@@ -238,7 +243,7 @@ def compute_batch(batch: Batch) -> BatchResult:
         why = fam.failure(setting, consts[i])
         if why:
             status, note = "failed", why
-        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        with _extreme_values_quietly():
             c, extra, checks = fam.finalize(setting, insts[i], consts[i], steps_df, status)
         steps_df = steps_df[["run_id", "step", "t", *fam.COLUMNS]]
         record = {
