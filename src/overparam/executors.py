@@ -12,6 +12,7 @@ process, so a task that is retried after its worker died is saved once.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
@@ -47,9 +48,11 @@ def blas_environ(workers: int) -> dict[str, str]:
             **dict.fromkeys(BLAS_THREAD_VARIABLES, share)}
 
 
+@functools.cache
 def keep_heap() -> bool:
     """Where MALLOC_TRIM_THRESHOLD_ is set (a Dask worker), have glibc keep HEAP_TOP_PAD bytes
-    when it trims the heap; True if it did (False elsewhere, or without glibc)."""
+    when it trims the heap; True if it did (False elsewhere, or without glibc). Once per
+    process: the setting lasts."""
     if "MALLOC_TRIM_THRESHOLD_" not in os.environ:
         return False
     try:
