@@ -1,14 +1,28 @@
-"""Shared fixtures: float64 JAX (via the package import), tiny specs that compile fast, and
-one `overparam reproduce --quick` results folder shared by the whole session."""
+"""Shared fixtures: float64 JAX on the CPU, tiny specs that compile fast, and one
+`overparam reproduce --quick` results folder shared by the whole session.
+
+The suite keeps its compiled executables in a cache folder of its own (removed at exit), so a
+test never depends on what an earlier run left in the user's cache; subprocesses inherit it.
+"""
 
 from __future__ import annotations
 
+import atexit
 import copy
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
-import overparam  # noqa: F401  (enables float64)
+os.environ.setdefault("OVERPARAM_PLATFORM", "cpu")
+if "OVERPARAM_CACHE_DIR" not in os.environ:
+    _cache = tempfile.mkdtemp(prefix="overparam-test-xla-")
+    os.environ["OVERPARAM_CACHE_DIR"] = _cache
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
+
+from overparam import _jax  # noqa: E402, F401  (float64)
 
 TINY = {
     "id": "tiny",

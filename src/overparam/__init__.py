@@ -3,16 +3,21 @@
     import overparam as op
     res = op.run("local-pl/bound-tightness", quick=True, seeds=5)
     res.runs, res.steps, res.checks      # pandas DataFrames
+
+Importing overparam is light (no JAX, pandas or matplotlib until a run needs them) and leaves
+the process's JAX platform alone unless ``OVERPARAM_PLATFORM`` is set (see ``overparam._jax``).
 """
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from overparam import _jax  # noqa: F401  (enables float64 before anything else touches JAX)
-
-__version__ = "0.1.0"
+try:
+    __version__ = version("overparam")
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 
 def run(

@@ -21,7 +21,7 @@ from jax import nn
 from jax.scipy.special import ndtr
 from scipy import optimize
 
-import overparam._jax  # noqa: F401  (float64)
+from overparam import _jax  # noqa: F401  (float64)
 
 ACTIVATIONS = ("gelu", "softplus", "sigmoid", "tanh", "elu", "relu")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -32,6 +33,21 @@ ExecutorOpt = Annotated[str, typer.Option(
     "--executor", help="where settings run: local, dask (a local cluster) or dask://HOST:PORT")]
 Workers = Annotated[int | None, typer.Option(
     "--workers", help="worker processes of --executor dask (default 1)")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from overparam import __version__
+
+        out_console.print(f"overparam {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="print the version and exit")] = False,
+          ) -> None:
+    """Gradient descent on overparameterized networks, measured against the theory."""
 
 
 def _fail(exc: SpecError) -> None:
@@ -151,6 +167,9 @@ def reproduce_cmd(quick: Quick = False, out: Out = DEFAULT_OUT,
 
 
 def main() -> None:
+    # The command runs on the CPU unless OVERPARAM_PLATFORM says otherwise (the library
+    # leaves the platform to JAX); workers it starts inherit this.
+    os.environ.setdefault("OVERPARAM_PLATFORM", "cpu")
     app()
 
 

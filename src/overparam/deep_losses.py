@@ -23,8 +23,10 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 from jax.scipy.special import logsumexp
+
+from overparam import _jax  # noqa: F401  (float64)
+from overparam.numerics import newton
 
 #: L(W, X, Y, U) with U = basis(X).
 DeepLossFn = Callable[[jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]
@@ -165,9 +167,9 @@ def _minimizer(name: str, ridge: float, U: np.ndarray, s: np.ndarray, Vt: np.nda
 
 @partial(jax.jit, static_argnames="name")
 def _newton(name: str, Z: jax.Array, Y: jax.Array, ridge: float) -> jax.Array:
-    """argmin_B data(BZ, Y) + λ‖B‖²_F by Newton's method with Armijo backtracking. It stops at
-    a relative gradient of 1e-13, a Newton decrement gᵀH⁻¹g (≈ 2(f − f*)) below 1e-24·max(1, |f|)
-    (f is then optimal to rounding), a stalled line search or 100 steps.
+    """argmin_B data(BZ, Y) + λ‖B‖²_F by damped Newton (``numerics.newton``: a line search on
+    f or on ‖∇f‖, so round-off of f near the optimum cannot stall it), to a relative gradient
+    of 1e-13 or 100 steps.
 
     The Hessian is assembled in closed form, (1/m) Σ_i H_i ⊗ z_i z_iᵀ + 2λI with
     H_i = diag(p_i) − p_i p_iᵀ (softmax) or diag(σ_i(1 − σ_i)) (logistic): two matrix
@@ -195,23 +197,4 @@ def _newton(name: str, Z: jax.Array, Y: jax.Array, ridge: float) -> jax.Array:
             H = H - A @ A.T
         return H / m + 2.0 * ridge * jnp.eye(n)
 
-    grad = jax.grad(f)
-    b0 = jnp.zeros(n)
-    tol = 1e-13 * jnp.maximum(1.0, jnp.linalg.norm(grad(b0)))
-
-    def step(state):
-        b, _, k, _ = state
-        g = grad(b)
-        d = jnp.linalg.solve(hess(b), g)
-        f0, dec = f(b), jnp.dot(g, d)
-        t = lax.while_loop(lambda t: (f(b - t * d) > f0 - 0.25 * t * dec) & (t > 1e-12),
-                           lambda t: 0.5 * t, 1.0)
-        go_on = (jnp.linalg.norm(g) > tol) & (dec > 1e-24 * jnp.maximum(1.0, jnp.abs(f0)))
-        return b - t * d, go_on, k + 1, t > 1e-12
-
-    def more(state):
-        _, go_on, k, moving = state
-        return go_on & (k < 100) & moving
-
-    b, _, _, _ = lax.while_loop(more, step, (b0, True, 0, True))
-    return b.reshape(ny, r)
+    return newton.minimize(f, jnp.zeros(n), hess).x.reshape(ny, r)

@@ -14,6 +14,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from overparam import _jax  # noqa: F401  (float64)
+
 
 def stack(trees: list[Any]) -> Any:
     """Stack per-seed pytrees along a new leading axis."""

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import overparam._jax  # noqa: F401  (float64)
+from overparam import _jax  # noqa: F401  (float64)
 from overparam.activations import Activation, resolve
 
 _GL_POINTS = 20

@@ -18,7 +18,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from overparam import quadrature
+from overparam import (
+    _jax,  # noqa: F401  (float64)
+    quadrature,
+)
 
 
 class PlaneRule(NamedTuple):

@@ -436,7 +436,7 @@ def _cgroup_available() -> int | None:
 
 def _device_available() -> int | None:
     """Free memory of JAX's first device when it is an accelerator (None on CPU)."""
-    import jax
+    from overparam._jax import jax
 
     try:
         dev = jax.devices()[0]

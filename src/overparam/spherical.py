@@ -27,8 +27,10 @@ import scipy.stats
 from scipy import integrate
 from scipy.special import gammaln
 
-import overparam._jax  # noqa: F401  (float64)
-from overparam import quadrature
+from overparam import (
+    _jax,  # noqa: F401  (float64)
+    quadrature,
+)
 
 KINDS = ("gaussian", "uniform_sphere", "student_t", "radial")
 

@@ -11,6 +11,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from overparam import _jax  # noqa: F401  (float64)
+
 
 def end_to_end(Ws) -> jax.Array:
     """w_e = (W_N ⋯ W_1)ᵀ, multiplied from the output side (a row vector at every step)."""

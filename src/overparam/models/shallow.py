@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from overparam import _jax  # noqa: F401  (float64)
+
 Act = Callable[[jax.Array], jax.Array]
 
 

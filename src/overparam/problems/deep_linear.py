@@ -17,7 +17,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from overparam import deep_inits, deep_losses
+from overparam import (
+    _jax,  # noqa: F401  (float64)
+    deep_inits,
+    deep_losses,
+)
 from overparam.checks.deep_linear import run_checks
 from overparam.data import load_data, make_synthetic
 from overparam.errors import SpecError

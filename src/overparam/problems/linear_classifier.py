@@ -18,8 +18,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from overparam import (
+    _jax,  # noqa: F401  (float64)
+    spherical,
+)
 from overparam import population_logistic as pop
-from overparam import spherical
 from overparam.checks.directional import run_checks
 from overparam.errors import SpecError
 from overparam.inits import check_finite

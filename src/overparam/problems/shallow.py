@@ -15,7 +15,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from overparam import activations, hermite, shallow_data
+from overparam import (
+    _jax,  # noqa: F401  (float64)
+    activations,
+    hermite,
+    shallow_data,
+)
 from overparam.checks.near_isometry import run_checks
 from overparam.errors import SpecError
 from overparam.inits import check_finite, layer_std

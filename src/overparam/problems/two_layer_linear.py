@@ -14,7 +14,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from overparam import losses, schedules
+from overparam import (
+    _jax,  # noqa: F401  (float64)
+    losses,
+    schedules,
+)
 from overparam.checks.local_pl import run_checks
 from overparam.data import load_data, make_synthetic
 from overparam.inits import draw_init

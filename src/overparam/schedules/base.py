@@ -7,6 +7,8 @@ from typing import Any, NamedTuple
 
 import jax
 
+from overparam import _jax  # noqa: F401  (float64)
+
 
 class StepContext(NamedTuple):
     """What a schedule may look at on iterate t (all scalars, one seed)."""

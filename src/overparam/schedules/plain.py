@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from overparam import _jax  # noqa: F401  (float64)
 from overparam.schedules.base import Schedule
 
 

@@ -14,6 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, svds
 
+from overparam import _jax  # noqa: F401  (float64)
+
 
 def q_rate(alpha: float, beta: float, eta_star: float):
     """Eq 10: the squared contraction factor of GD with step η* on an α-strongly convex,
