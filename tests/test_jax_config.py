@@ -106,7 +106,7 @@ COMPILE = """
     t0 = time.perf_counter()
     carry, t = run_chunks(step, np.ones((3, 4)), np.ones((3, 4)), 7, 7, lambda s, r: None)
     entries = sum(1 for p in _jax.cache_dir().iterdir() if p.name.endswith("-cache"))
-    print(json.dumps({"compile_s": t["compile_s"], "entries": entries,
+    print(json.dumps({"compile_s": t["compile_s"], "entries": entries, **_jax.cache_stats(),
                       "carry": np.asarray(carry).tolist()}))
 """
 
@@ -115,8 +115,9 @@ def test_a_second_process_loads_the_executable_instead_of_compiling(tmp_path):
     cache = str(tmp_path / "xla")
     first = json.loads(_python(COMPILE, OVERPARAM_CACHE_DIR=cache))
     second = json.loads(_python(COMPILE, OVERPARAM_CACHE_DIR=cache))
-    assert first["entries"] >= 1
-    assert second["entries"] == first["entries"]  # nothing new was compiled
+    assert first["entries"] >= 1 and first["misses"] >= 1
+    assert second["entries"] == first["entries"]
+    assert second["misses"] == 0 and second["hits"] >= 1  # loaded, nothing compiled
     assert second["carry"] == first["carry"]
 
 

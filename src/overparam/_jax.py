@@ -83,6 +83,24 @@ def _enable_cache() -> None:
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
+_CACHE_EVENTS = {"/jax/compilation_cache/cache_hits": "hits",
+                 "/jax/compilation_cache/cache_misses": "misses"}
+_cache_counts = {"hits": 0, "misses": 0}
+
+
+def _count_cache_event(event: str, **_: object) -> None:
+    name = _CACHE_EVENTS.get(event)
+    if name:
+        _cache_counts[name] += 1
+
+
+def cache_stats() -> dict[str, int]:
+    """Persistent-cache hits (executables loaded from disk) and misses (compiled here) so far
+    in this process."""
+    return dict(_cache_counts)
+
+
+jax.monitoring.register_event_listener(_count_cache_event)
 _enable_cache()
 
-__all__ = ["cache_dir", "jax"]
+__all__ = ["cache_dir", "cache_stats", "jax"]

@@ -3,6 +3,12 @@
 Each chunk is one compiled call; its rows go to ``on_chunk`` (the store streams them to
 disk) before the next chunk starts. Divergence is carried in the step's state, so a
 diverged seed never stops the others.
+
+The seed axis is padded to a bucket size (``resources.seed_bucket``: 1, 2, 4, 8, then multiples of 8)
+with copies of the first seed, whose rows are dropped. Runs with 3 or 4 seeds, or a resume
+that has 27 of 30 seeds left, then use the same executable (found in the persistent
+compilation cache by another process), and a seed's numbers never depend on how many seeds
+ran beside it.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from overparam.resources import seed_bucket
+
 from overparam import _jax  # noqa: F401  (float64)
 
 
@@ -23,6 +31,15 @@ def stack(trees: list[Any]) -> Any:
 
 
 _COMPILED: dict[Any, Any] = {}
+
+def _pad_seeds(tree: Any, size: int) -> Any:
+    """Pad the leading (seed) axis of every leaf to ``size`` with copies of seed 0."""
+    def pad(x):
+        x = np.asarray(x)
+        extra = size - x.shape[0]
+        return x if extra == 0 else np.concatenate([x, np.repeat(x[:1], extra, axis=0)])
+
+    return jax.tree_util.tree_map(pad, tree)
 
 
 def _signature(tree: Any) -> tuple:
@@ -49,6 +66,9 @@ def run_chunks(
     shapes reuse one compiled executable (e.g. a sweep over a noise level).
     """
     length = min(chunk, n_rows)
+    n_seeds = jax.tree_util.tree_leaves(carry)[0].shape[0]
+    size = seed_bucket(n_seeds)
+    carry, data = _pad_seeds(carry, size), _pad_seeds(data, size)
 
     def scan_one(c, d, start):
         # The step index is not batched, so a step may branch on it (lax.cond) cheaply.
@@ -69,8 +89,9 @@ def run_chunks(
     while start < n_rows:
         carry, rows = compiled(carry, data, np.int32(start))
         keep = min(length, n_rows - start)
-        stop = on_chunk(start, {k: np.asarray(v)[:, :keep] for k, v in rows.items()})
+        stop = on_chunk(start, {k: np.asarray(v)[:n_seeds, :keep] for k, v in rows.items()})
         start += keep
         if stop:
             break
+    carry = jax.tree_util.tree_map(lambda x: x[:n_seeds], carry)
     return carry, {"compile_s": compile_s, "run_s": time.perf_counter() - t1}

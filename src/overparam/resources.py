@@ -93,6 +93,19 @@ class Term:
         return self.nbytes * self.copies * (seeds if self.per_seed else 1)
 
 
+#: Above this many seeds, buckets are multiples of it (at most SEED_BUCKET − 1 padded seeds).
+SEED_BUCKET = 8
+
+
+def seed_bucket(n: int) -> int:
+    """Seeds that really run together when n are asked for (the engine pads the seed axis so
+    that nearby counts share one executable): the next power of two up to 8, then the next
+    multiple of 8."""
+    if n <= SEED_BUCKET:
+        return 1 << max(n - 1, 0).bit_length()
+    return -(-n // SEED_BUCKET) * SEED_BUCKET
+
+
 def _combine(terms: Sequence[Term], seeds: int) -> float:
     """Per-seed terms are alive together; the set-up terms come one after another."""
     run = sum(t.total(seeds) for t in terms if t.per_seed)
@@ -109,8 +122,9 @@ class Estimate:
 
     @property
     def total(self) -> float:
-        """Bytes at the peak: every per-seed term, plus the largest set-up term."""
-        return _combine(self.terms, self.seeds)
+        """Bytes at the peak: every per-seed term (for the padded seed count), plus the largest
+        set-up term."""
+        return _combine(self.terms, seed_bucket(self.seeds))
 
     @property
     def one_seed(self) -> float:
@@ -119,7 +133,7 @@ class Estimate:
 
     @property
     def largest(self) -> Term:
-        return max(self.terms, key=lambda t: t.total(self.seeds))
+        return max(self.terms, key=lambda t: t.total(seed_bucket(self.seeds)))
 
     def term(self, what: str) -> Term | None:
         """The term called ``what`` (None when the setting has none)."""
