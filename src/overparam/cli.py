@@ -35,21 +35,6 @@ Workers = Annotated[int | None, typer.Option(
     "--workers", help="worker processes of --executor dask (default 1)")]
 
 
-def _version(value: bool) -> None:
-    if value:
-        from overparam import __version__
-
-        out_console.print(f"overparam {__version__}", highlight=False)
-        raise typer.Exit()
-
-
-@app.callback()
-def _main(version: Annotated[bool, typer.Option(
-        "--version", callback=_version, is_eager=True, help="print the version and exit")] = False,
-          ) -> None:
-    """Gradient descent on overparameterized networks, measured against the theory."""
-
-
 def _fail(exc: SpecError) -> None:
     err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
@@ -170,6 +155,11 @@ def main() -> None:
     # The command runs on the CPU unless OVERPARAM_PLATFORM says otherwise (the library
     # leaves the platform to JAX); workers it starts inherit this.
     os.environ.setdefault("OVERPARAM_PLATFORM", "cpu")
+    if sys.argv[1:] in (["--version"], ["-V"]):
+        from overparam import __version__
+
+        out_console.print(f"overparam {__version__}", highlight=False)
+        return
     app()
 
 
