@@ -464,13 +464,22 @@ print(json.dumps({"import_s": t1 - t0, "run_call_s": time.perf_counter() - t1,
 
 
 def section_d(cfg: Config, tmp: Path) -> dict[str, Any]:
-    """Compile share of a quick run (``op.run(..., quick=True)``) in a fresh process."""
+    """A quick run (``op.run(..., quick=True)``) in fresh processes: cold (an empty
+    compilation cache) then warm (the cache the cold run filled), ``repeats`` rounds, each
+    with a new cache folder."""
     kw = {"seeds": cfg.seeds, "steps": cfg.steps} if cfg.quick else {}
-    log(f"(d) quick run in a fresh process {kw or ''}")
-    wall, out = timed_subprocess([sys.executable, "-c", _QUICK_RUN, str(tmp / "d"), json.dumps(kw)])
-    row = last_json_line(out)
-    t = row["timings"]
-    return {"process_wall_s": wall, **row, "overrides": kw,
+    cold, warm = [], []
+    for r in range(max(cfg.repeats, 2)):
+        env = {**os.environ, "OVERPARAM_CACHE_DIR": str(tmp / f"d-cache-{r}")}
+        for name, into in (("cold", cold), ("warm", warm)):
+            log(f"(d) quick run in a fresh process, {name} cache, round {r + 1} {kw or ''}")
+            out = tmp / f"d-{name}-{r}"
+            wall, text = timed_subprocess([sys.executable, "-c", _QUICK_RUN, str(out),
+                                           json.dumps(kw)], env=env)
+            into.append({"process_wall_s": wall, **last_json_line(text)})
+            shutil.rmtree(out, ignore_errors=True)
+    t = cold[0]["timings"]
+    return {"cold": cold, "warm": warm, "overrides": kw,
             "compile_share": t["compile_s"] / t["total_s"]}
 
 
@@ -705,10 +714,21 @@ def rows_c(cfg: Config, c: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def rows_d(d: dict[str, Any]) -> list[dict[str, Any]]:
-    t = d["timings"]
-    return [row("d", "quick run in a fresh process", "s", overparam=single(t["total_s"]),
-                note=f"n=1; compile {fmt_s(t['compile_s'])} = {100 * d['compile_share']:.0f}% "
-                     f"of total_s; process {fmt_s(d['process_wall_s'])}")]
+    out = []
+    for what in ("compile_s", "total_s"):
+        c = with_values([x["timings"][what] for x in d["cold"]])
+        w = with_values([x["timings"][what] for x in d["warm"]])
+        out.append(row("d", f"quick run {what}: warm cache", "s", overparam=w, reference=c,
+                       reference_is="the same run, cold (empty) cache",
+                       ratio=ratio_of(c, w, paired=True),
+                       note=f"fresh processes; cold compile is {100 * d['compile_share']:.0f}% "
+                            "of total_s" if what == "compile_s" else "fresh processes"))
+    c = with_values([x["process_wall_s"] for x in d["cold"]])
+    w = with_values([x["process_wall_s"] for x in d["warm"]])
+    out.append(row("d", "quick run, whole process: warm cache", "s", overparam=w, reference=c,
+                   reference_is="the same run, cold (empty) cache",
+                   ratio=ratio_of(c, w, paired=True), note="includes Python and JAX start-up"))
+    return out
 
 
 def _step_rows(sec: str, label: str, widths: dict[str, Any], paired: bool,
