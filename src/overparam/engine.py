@@ -20,9 +20,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from overparam.resources import seed_bucket
-
 from overparam import _jax  # noqa: F401  (float64)
+from overparam.resources import seed_bucket
 
 
 def stack(trees: list[Any]) -> Any:

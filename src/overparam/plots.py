@@ -1,42 +1,179 @@
-"""Figure helpers shared by every experiment: mean ± std bands of log curves, saving png+pdf."""
+"""Figure helpers shared by every experiment: mean ± std bands of log curves, saving png+pdf,
+and labels of settings that read well whatever a cell holds (a number, a word, a list, or
+nothing: NaN, None or pd.NA where a run has no such setting).
+
+Importing this module is light (no matplotlib, numpy or pandas): the experiments' registry
+imports it, and ``overparam list`` must start fast. Drawing code gets pyplot from
+:func:`pyplot`, which selects the Agg backend and the house style on first use."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+if TYPE_CHECKING:
+    import matplotlib.pyplot as plt
+    import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+#: Matplotlib's default colour cycle (tab10), as plain text so that importing needs no
+#: matplotlib; the style below leaves the cycle as it is.
+COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+          "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
-plt.rcParams.update({
+STYLE = {
     "figure.dpi": 110, "savefig.dpi": 130, "axes.grid": True, "grid.alpha": 0.3,
     "axes.spines.top": False, "axes.spines.right": False, "legend.frameon": False,
     "font.size": 9, "axes.titlesize": 9.5, "legend.fontsize": 8,
-})
-
-COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-
+}
 
 #: Largest axis limit drawn: matplotlib's tick locators overflow on a range near the float
 #: maximum (a diverged run's flow time Σ η with η ≈ 1e308), so limits are clipped to this.
 AXIS_LIMIT = 1e300
 
+#: How a missing setting (NaN, None, pd.NA: the run has no such field) reads in a label.
+MISSING = "—"
 
+_styled = False
+
+
+def pyplot():
+    """matplotlib.pyplot on the Agg backend, with the house style applied (once)."""
+    global _styled
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not _styled:
+        plt.rcParams.update(STYLE)
+        _styled = True
+    return plt
+
+
+# ------------------------------------------------------------------ values as text
+def is_missing(value: Any) -> bool:
+    """True for None, NaN (float or numpy), pd.NA and NaT; False for containers and text."""
+    if value is None:
+        return True
+    if isinstance(value, str | bytes | list | tuple | dict | set | frozenset):
+        return False
+    if isinstance(value, float):
+        return value != value
+    if type(value).__module__.startswith("pandas"):
+        kind = type(value).__name__
+        if kind in ("NAType", "NaTType"):
+            return True
+    if hasattr(value, "dtype") and getattr(value, "ndim", 1) == 0:  # numpy scalar
+        try:
+            return bool(value != value)
+        except (TypeError, ValueError):
+            return False
+    return False
+
+
+def _is_number(value: Any) -> bool:
+    """A real number (Python or numpy, not bool), not missing."""
+    if isinstance(value, bool) or is_missing(value):
+        return False
+    if isinstance(value, int | float):
+        return True
+    dtype = getattr(value, "dtype", None)
+    return getattr(value, "ndim", 1) == 0 and getattr(dtype, "kind", "") in "iuf"
+
+
+def finite(value: Any) -> bool:
+    """True for a number that is neither missing nor infinite."""
+    return _is_number(value) and math.isfinite(float(value))
+
+
+def setting_text(value: Any, spec: str = "") -> str:
+    """A setting's value as short text: ``spec`` formats a number (``"g"``, ``".2f"``);
+    missing values read as "—", lists as "[128, 2000, 10]", mappings as "{kind: gd}"."""
+    if is_missing(value):
+        return MISSING
+    if hasattr(value, "tolist") and not isinstance(value, str | bytes):
+        value = value.tolist()  # numpy arrays and scalars, e.g. a list cell read back from parquet
+        if is_missing(value):
+            return MISSING
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int | float):
+        return format(value, spec) if spec else str(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(setting_text(v, spec) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {setting_text(v, spec)}" for k, v in value.items()) + "}"
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    return str(value)
+
+
+def _texts(values: Iterable[Any]) -> list[str]:
+    return [setting_text(v) for v in values]
+
+
+def sort_key(value: Any) -> tuple:
+    """Orders mixed settings without comparing across types: numbers (by value), then words,
+    then lists and the rest (by their text), missing values last."""
+    if is_missing(value):
+        return (3, 0.0, "")
+    if _is_number(value):
+        return (0, float(value), "")
+    if isinstance(value, str):
+        return (1, 0.0, value)
+    return (2, 0.0, setting_text(value))
+
+
+def distinct(values: Any, sort: bool = True) -> list[Any]:
+    """The distinct values of a setting column (one per text, missing ones included), sorted
+    with :func:`sort_key` or in order of first appearance."""
+    seen: dict[str, Any] = {}
+    for v in list(values):
+        seen.setdefault(setting_text(v), v)
+    out = list(seen.values())
+    return sorted(out, key=sort_key) if sort else out
+
+
+def setting_groups(frame: pd.DataFrame, column: str,
+                   sort: bool = False) -> list[tuple[Any, pd.DataFrame]]:
+    """(value, rows) per distinct value of ``column``, like ``groupby`` but keeping missing
+    values (which groupby drops) and list cells (which it cannot hash)."""
+    keys = _texts(frame[column].tolist())
+    firsts: dict[str, Any] = {}
+    for key, v in zip(keys, frame[column].tolist(), strict=True):
+        firsts.setdefault(key, v)
+    order = list(firsts)
+    if sort:
+        order.sort(key=lambda k: sort_key(firsts[k]))
+    return [(firsts[k], frame[[key == k for key in keys]]) for k in order]
+
+
+def rows_with(frame: pd.DataFrame, column: str, value: Any) -> pd.Series:
+    """Boolean mask of the rows whose ``column`` reads as ``value`` (so NaN matches NaN and
+    a list matches an equal list), indexed like ``frame``."""
+    import pandas as pd
+
+    want = setting_text(value)
+    return pd.Series([key == want for key in _texts(frame[column].tolist())], index=frame.index,
+                     dtype=bool)
+
+
+# ------------------------------------------------------------------ figures
 def clip_huge_limits(fig: plt.Figure) -> None:
     """Clip every axis range to ±AXIS_LIMIT (points beyond it are left off the plot)."""
     for ax in fig.axes:
         for get, set_ in ((ax.get_xlim, ax.set_xlim), (ax.get_ylim, ax.set_ylim)):
             lo, hi = get()
             if not (abs(lo) <= AXIS_LIMIT and abs(hi) <= AXIS_LIMIT):
-                set_(float(np.clip(lo, -AXIS_LIMIT, AXIS_LIMIT)),
-                     float(np.clip(hi, -AXIS_LIMIT, AXIS_LIMIT)))
+                set_(float(min(max(lo, -AXIS_LIMIT), AXIS_LIMIT)),
+                     float(min(max(hi, -AXIS_LIMIT), AXIS_LIMIT)))
 
 
 def save(fig: plt.Figure, root: Path, name: str) -> str:
     """Write figures/<name>.png and .pdf under root; return the png path relative to root."""
+    plt = pyplot()
     d = Path(root) / "figures"
     d.mkdir(parents=True, exist_ok=True)
     clip_huge_limits(fig)
@@ -51,6 +188,8 @@ def save(fig: plt.Figure, root: Path, name: str) -> str:
 
 def log10_curves(steps: pd.DataFrame, run_ids, column: str, x: str = "step") -> pd.DataFrame:
     """Wide table x × run of log10(column); runs that stopped early leave NaN."""
+    import numpy as np
+
     sub = steps[steps["run_id"].isin(run_ids)]
     wide = sub.pivot(index=x, columns="run_id", values=column)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -69,23 +208,42 @@ def mean_curve(ax: plt.Axes, wide: pd.DataFrame, label: str, color: str, **line)
 
 
 def setting_label(runs: pd.DataFrame, keys: list[str]) -> pd.Series:
-    """A short label per run from the swept columns."""
+    """A short label per run from the swept columns: their values' texts, comma-separated
+    (a run without one of the settings shows "—" in its place)."""
+    import pandas as pd
+
     if not keys:
-        return pd.Series(["all"] * len(runs), index=runs.index)
-    return runs[keys].astype(str).agg(", ".join, axis=1).radd("")
+        return pd.Series(["all"] * len(runs), index=runs.index, dtype=object)
+    columns = [_texts(runs[k].tolist()) for k in keys]
+    return pd.Series([", ".join(parts) for parts in zip(*columns, strict=True)],
+                     index=runs.index, dtype=object)
 
 
 def swept_columns(runs: pd.DataFrame) -> list[str]:
-    """Setting columns that take more than one value across the runs."""
+    """Setting columns that tell runs apart, in table order: those taking more than one value
+    (missing counting as one) and not already implied by the others, e.g. a backtracking
+    schedule's ``tau``, absent from every other schedule, is implied by ``schedule.kind``.
+    Columns every run has are taken first."""
     skip = {"run_id", "seed", "status", "note", "steps_done", "wall_s", "theory_s", "run_s",
             "compile_s", "final_loss", "final_loss_gap", "experiment"}
-    cols = [c for c in runs.columns if "." in c or c in ("steps",)]
-    return [c for c in cols if c not in skip and runs[c].astype(str).nunique() > 1]
+    cols = [c for c in runs.columns if ("." in c or c in ("steps",)) and c not in skip]
+    texts = {c: _texts(runs[c].tolist()) for c in cols}
+    cols = [c for c in cols if len(set(texts[c])) > 1]
+    complete = [c for c in cols if MISSING not in texts[c]]
+    kept: list[str] = []
+    parts = 1  # groups the kept columns make
+    for c in complete + [c for c in cols if c not in complete]:
+        n = len(set(zip(*(texts[k] for k in (*kept, c)), strict=True)))
+        if n > parts:
+            kept.append(c)
+            parts = n
+    return [c for c in cols if c in kept]
 
 
 def default_figure(root: Path, runs: pd.DataFrame, steps: pd.DataFrame) -> list[str]:
     """For a user's spec: log10 of the loss gap per setting, with a bound (paper A, and the
     rate (14) for the shallow network) or the convex twin (deep linear) dashed."""
+    plt = pyplot()
     keys = swept_columns(runs)
     labels = setting_label(runs, keys)
     twin = "loss_twin" in steps
@@ -93,7 +251,7 @@ def default_figure(root: Path, runs: pd.DataFrame, steps: pd.DataFrame) -> list[
     if "cos_theta" in steps:
         return [_angle_figure(root, runs, steps, labels, keys)]
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for i, (label, grp) in enumerate(runs.groupby(labels, sort=False)):
+    for i, (label, grp) in enumerate(setting_groups(runs.assign(_label=labels), "_label")):
         color = COLORS[i % len(COLORS)]
         ids = grp["run_id"]
         if twin:
@@ -107,7 +265,8 @@ def default_figure(root: Path, runs: pd.DataFrame, steps: pd.DataFrame) -> list[
             continue
         band(ax, log10_curves(steps, ids, "loss_gap"), f"L(t) − ℓ*  [{label}]", color)
         kind = grp["schedule.kind"].iloc[0] if "schedule.kind" in grp else ""
-        bound = {"local_pl": "bound_local", "global_pl": "bound_global"}.get(kind, "bound_const")
+        bound = {"local_pl": "bound_local", "global_pl": "bound_global"}.get(
+            kind if isinstance(kind, str) else "", "bound_const")
         mean_curve(ax, log10_curves(steps, ids, bound), f"bound ({bound})", color, ls="--")
     ax.set_xlabel("iteration t")
     ax.set_ylabel("log10 (loss − minimum)")
@@ -119,9 +278,12 @@ def default_figure(root: Path, runs: pd.DataFrame, steps: pd.DataFrame) -> list[
 def _angle_figure(root: Path, runs: pd.DataFrame, steps: pd.DataFrame, labels: pd.Series,
                   keys: list[str]) -> str:
     """Paper D's user runs: 1 − cos θ against flow time, with the theorem's lower bound."""
+    import numpy as np
+
+    plt = pyplot()
     gap = steps.assign(gap=2 * np.sin(steps["theta"] / 2) ** 2, bound=1 - steps["bound_lower"])
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for i, (label, grp) in enumerate(runs.groupby(labels, sort=False)):
+    for i, (label, grp) in enumerate(setting_groups(runs.assign(_label=labels), "_label")):
         color = COLORS[i % len(COLORS)]
         band(ax, log10_curves(gap, grp["run_id"], "gap", x="t"), f"1 − cos θ  [{label}]", color)
         mean_curve(ax, log10_curves(gap, grp["run_id"], "bound", x="t"), "bound", color, ls="--")
@@ -130,3 +292,4 @@ def _angle_figure(root: Path, runs: pd.DataFrame, steps: pd.DataFrame, labels: p
     ax.set_title(" / ".join(keys) if keys else "angle to v and the bound")
     ax.legend(loc="best")
     return save(fig, root, "angle")
+

@@ -6,13 +6,18 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from overparam.errors import SpecError
 
-Finisher = Callable[[Path, pd.DataFrame, pd.DataFrame, pd.DataFrame, bool], tuple[list[str], list[str]]]
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: (root, runs, steps, checks, quick) -> (figure paths relative to root, summary lines). The
+#: frames are pandas DataFrames; the registry itself imports no pandas (``overparam list``
+#: stays fast), so the alias names them as text.
+Finisher = Callable[[Path, "pd.DataFrame", "pd.DataFrame", "pd.DataFrame", bool],
+                    tuple[list[str], list[str]]]
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,8 @@ REGISTRY: dict[str, Experiment] = {}
 def verdict_line(checks: pd.DataFrame, ids, prefix: str, ratios: bool = False) -> str:
     """'check 3h/1v/2n, …' for the given runs (h holds, v violated, n not applicable), with the
     median and largest lhs/rhs when ``ratios``."""
+    import pandas as pd
+
     sub = checks[checks["run_id"].isin(ids)]
     parts = []
     for check, grp in sub.groupby("check", sort=False):

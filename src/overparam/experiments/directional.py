@@ -4,13 +4,24 @@ directional convergence of (deep) linear classifiers on spherically symmetric da
 from __future__ import annotations
 
 from pathlib import Path
-
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from overparam.experiments import Experiment, register, verdict_line
-from overparam.plots import COLORS, save
+from overparam.plots import (
+    COLORS,
+    distinct,
+    is_missing,
+    pyplot,
+    rows_with,
+    save,
+    setting_groups,
+    setting_text,
+    sort_key,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 PAPER = "D"
 PAPER_TITLE = "Directional convergence of linear networks, logistic loss, spherically symmetric data"
@@ -33,7 +44,8 @@ def _label(run: pd.Series) -> str:
         name = f"SGD (batch {int(run['problem.dynamics.batch'])})"
     elif run.get("problem.dynamics.gradient") == "sample":
         name = f"{kind.replace('_', ' ')} on a sample of {int(run['problem.dynamics.samples'])}"
-    if not bool(run.get("balanced", True)):
+    balanced = run.get("balanced", True)
+    if not is_missing(balanced) and not bool(balanced):
         name += ", unbalanced init"
     return name
 
@@ -66,6 +78,9 @@ def _finish_fig1(root: Path, runs, steps, checks, quick, tag: str, fig_name: str
                  what: str) -> tuple[list[str], list[str]]:
     """Angle, 1 − cos θ, loss and weight norm against flow time, per dynamics; the bounds
     (black) are drawn from the first group's runs (SGD, as in the paper)."""
+    import numpy as np
+
+    plt = pyplot()
     fig, axes = plt.subplots(1, 4, figsize=(17, 4.2))
     lines: list[str] = []
     for k, (name, grp) in enumerate(_groups(runs)):
@@ -119,6 +134,8 @@ def _finish_fig1(root: Path, runs, steps, checks, quick, tag: str, fig_name: str
 
 
 def _share_above(steps: pd.DataFrame, ids) -> float:
+    import numpy as np
+
     sub = steps[steps["run_id"].isin(ids)]
     ok = np.isfinite(sub["bound_lower"])
     return float((sub["cos_theta"][ok] >= sub["bound_lower"][ok] - 1e-12).mean())
@@ -187,27 +204,36 @@ register(Experiment(
 
 # ------------------------------------------------------- Prop. 4, exactly
 def _finish_exact(root: Path, runs, steps, checks, quick) -> tuple[list[str], list[str]]:
+    import numpy as np
+
+    plt = pyplot()
     ok = runs[runs["status"] != "failed"]
-    dists = list(dict.fromkeys(zip(ok["problem.distribution.kind"], ok["problem.dim"], strict=True)))
+    pairs: dict[tuple[str, str], tuple] = {}  # (distribution, dim) in order of appearance
+    for kd in zip(ok["problem.distribution.kind"].tolist(), ok["problem.dim"].tolist(),
+                  strict=True):
+        pairs.setdefault((setting_text(kd[0]), setting_text(kd[1])), kd)
+    dists = list(pairs.values())
     fig, axes = plt.subplots(2, len(dists), figsize=(4.0 * len(dists), 6.4), squeeze=False,
                              sharex=True)
     lines = []
     for j, (kind, dim) in enumerate(dists):
-        cell = ok[(ok["problem.distribution.kind"] == kind) & (ok["problem.dim"] == dim)]
+        cell = ok[rows_with(ok, "problem.distribution.kind", kind)
+                  & rows_with(ok, "problem.dim", dim)]
         worst = 0.0
-        for k, (theta0, grp) in enumerate(cell.groupby("init.theta0")):
+        for k, (theta0, grp) in enumerate(setting_groups(cell, "init.theta0", sort=True)):
             color, ids = COLORS[k % len(COLORS)], grp["run_id"]
             t, cos, _ = _curves(steps, ids, "cos_theta")
             _, p4, _ = _curves(steps, ids, "bound_lower")
-            axes[0, j].plot(t, cos, color=color, label=f"θ0 = {theta0:.2f}")
+            axes[0, j].plot(t, cos, color=color, label=f"θ0 = {setting_text(theta0, '.2f')}")
             axes[0, j].plot(t, p4, color="k", ls=":", lw=0.8)
             err = np.abs(cos - p4)
             axes[1, j].semilogy(t, np.maximum(err, 1e-17), color=color)
             worst = max(worst, float(np.nanmax(err)))
-        axes[0, j].set_title(f"{kind.replace('_', ' ')}, d = {dim}, c0 = {cell['c0'].iloc[0]:.4f}")
+        name = setting_text(kind).replace("_", " ")
+        axes[0, j].set_title(f"{name}, d = {setting_text(dim)}, c0 = {cell['c0'].iloc[0]:.4f}")
         axes[1, j].set_xlabel("flow time t")
-        lines.append(f"{kind}, d = {dim}: max_t |cos theta - Prop 4| = {worst:.2e} over "
-                     f"{cell['init.theta0'].nunique()} initial angles; checks: "
+        lines.append(f"{setting_text(kind)}, d = {setting_text(dim)}: max_t |cos theta - Prop 4| = {worst:.2e} over "
+                     f"{len(distinct(cell['init.theta0']))} initial angles; checks: "
                      f"{_verdicts(checks, cell['run_id'])}")
     axes[0, 0].set_ylabel("cos θ(t)  (dotted: Prop. 4)")
     axes[1, 0].set_ylabel("|cos θ(t) − Prop. 4|")
@@ -241,20 +267,27 @@ MARKS = (("n0", "o", "n0: cos θ ≥ 0 (end of Lemma 4's phase)"),
 
 
 def _finish_phases(root: Path, runs, steps, checks, quick) -> tuple[list[str], list[str]]:
-    ok = runs[runs["status"] != "failed"].sort_values(["init.theta0", "schedule.eta"])
-    etas = sorted(ok["schedule.eta"].unique())
-    thetas = sorted(ok["init.theta0"].unique(), reverse=True)
+    import numpy as np
+    import pandas as pd
+
+    plt = pyplot()
+    ok = runs[runs["status"] != "failed"]
+    keys = list(zip(ok["init.theta0"].tolist(), ok["schedule.eta"].tolist(), strict=True))
+    ok = ok.iloc[sorted(range(len(ok)), key=lambda i: tuple(map(sort_key, keys[i])))]
+    etas = [setting_text(v) for v in distinct(ok["schedule.eta"])]
+    thetas = distinct(ok["init.theta0"])[::-1]
+    theta_texts = [setting_text(v) for v in thetas]
     fig, axes = plt.subplots(1, 3, figsize=(15.5, 4.2))
     lines = []
     for _, run in ok.iterrows():
-        color = COLORS[etas.index(run["schedule.eta"]) % len(COLORS)]
-        ls = ("-", "--", ":")[thetas.index(run["init.theta0"]) % 3]
+        color = COLORS[etas.index(setting_text(run["schedule.eta"])) % len(COLORS)]
+        ls = ("-", "--", ":")[theta_texts.index(setting_text(run["init.theta0"])) % 3]
         sub = steps[steps["run_id"] == run["run_id"]]
         n = sub["step"].to_numpy() + 1
         gap = 2 * np.sin(sub["theta"].to_numpy() / 2) ** 2
-        first = run["init.theta0"] == thetas[0]
+        first = setting_text(run["init.theta0"]) == theta_texts[0]
         axes[0].plot(n, sub["cos_theta"], color=color, ls=ls,
-                     label=f"η = {run['schedule.eta']:g}" if first else None)
+                     label=f"η = {setting_text(run['schedule.eta'], 'g')}" if first else None)
         axes[1].loglog(n, gap, color=color, ls=ls)
         axes[1].loglog(n, 1 - sub["bound_lower"], color=color, ls=ls, lw=0.6, alpha=0.7)
         for mark, sym, _ in MARKS:
@@ -262,25 +295,27 @@ def _finish_phases(root: Path, runs, steps, checks, quick) -> tuple[list[str], l
             if m >= 0:
                 axes[0].plot(m + 1, sub["cos_theta"].iloc[m], sym, color=color, ms=5, mfc="none")
         bad = int((sub["cond11_lhs"].iloc[:-1] < sub["cond11_rhs"].iloc[:-1]).sum())
-        lines.append(f"theta0 = {run['init.theta0']:.3f}, |w(0)| = {run['norm0']:.3g}, eta = "
-                     f"{run['schedule.eta']:g}: n0 = {int(run['n0'])} (cos theta >= 0), (11) "
-                     f"fails at {bad} steps and holds from n = {int(run['n_lemma5'])} on, "
+        lines.append(f"theta0 = {setting_text(run['init.theta0'], '.3f')}, |w(0)| = "
+                     f"{run['norm0']:.3g}, eta = {setting_text(run['schedule.eta'], 'g')}: n0 = "
+                     f"{int(run['n0'])} (cos theta >= 0), (11) fails at {bad} steps and holds "
+                     f"from n = {int(run['n_lemma5'])} on, "
                      f"n1 = {int(run['n1_thm2'])} (v^T w >= R1 = {run['R1']:.3g}); final cos "
                      f"theta = {run['final_cos_theta']:.8f}; checks: "
                      f"{_verdicts(checks, [run['run_id']])}")
     for j, theta0 in enumerate(thetas):
-        cell = ok[ok["init.theta0"] == theta0]
+        cell = ok[rows_with(ok, "init.theta0", theta0)]
         for mark, sym, label in MARKS:
             vals = cell[mark].to_numpy(float)
             good = vals >= 0
-            axes[2].loglog(cell["schedule.eta"].to_numpy(float)[good], vals[good] + 1, sym,
+            eta = pd.to_numeric(cell["schedule.eta"], errors="coerce").to_numpy(float)
+            axes[2].loglog(eta[good], vals[good] + 1, sym,
                            ls=("-", "--", ":")[j % 3], color=COLORS[MARKS.index((mark, sym, label))],
-                           label=f"{label}, θ0 = {theta0:.2f}")
+                           label=f"{label}, θ0 = {setting_text(theta0, '.2f')}")
     axes[0].set_xscale("log")
     axes[0].set_xlabel("iteration n + 1")
     axes[0].set_ylabel("cos θ(n)   (○ n0, □ Lemma 5 from here, △ n1)")
-    axes[0].legend(fontsize=7, title="line style: θ0 " + ", ".join(f"{t:.2f}" for t in thetas),
-                   title_fontsize=7)
+    axes[0].legend(fontsize=7, title_fontsize=7,
+                   title="line style: θ0 " + ", ".join(setting_text(t, ".2f") for t in thetas))
     axes[1].set_xlabel("iteration n + 1")
     axes[1].set_ylabel("1 − cos θ(n); thin: Lemma 4, then Lemma 5")
     axes[1].set_ylim(bottom=1e-17)

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from overparam.experiments import Experiment, register
-from overparam.plots import COLORS, band, log10_curves, mean_curve, save
-from overparam.theory import local_pl as th
+from overparam.plots import (
+    COLORS,
+    band,
+    distinct,
+    finite,
+    log10_curves,
+    mean_curve,
+    pyplot,
+    rows_with,
+    save,
+    setting_groups,
+    setting_text,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PAPER = "A"
 PAPER_TITLE = "Local PL and descent lemma: two-layer linear networks, general loss"
@@ -23,8 +34,16 @@ SCHEDULE_LABEL = {"local_pl": "eq 19, h = ρ (local)", "global_pl": "eq 19, h = 
 SYNTH_FIG1 = {"kind": "synthetic", "n": 10, "m": 10, "x": "orthogonal", "target": "init"}
 
 
+def _schedule_label(kind) -> str:
+    """The legend's name of a schedule kind (its own text when it has none)."""
+    return SCHEDULE_LABEL.get(kind, setting_text(kind)) if isinstance(kind, str) \
+        else setting_text(kind)
+
+
 def _rate(wide: pd.DataFrame, until: float) -> float:
     """Per-step factor of the mean log10 curve, fitted while it stays above ``until``."""
+    import numpy as np
+
     mean = wide.mean(axis=1).dropna()
     mean = mean[mean > until]
     if len(mean) < 3:
@@ -34,6 +53,8 @@ def _rate(wide: pd.DataFrame, until: float) -> float:
 
 def _final(steps: pd.DataFrame, ids) -> str:
     """Median final log10 L(t) − ℓ*, or when the gap reached exact 0, the median step it did."""
+    import numpy as np
+
     sub = steps[steps["run_id"].isin(ids)]
     zero = sub[sub["loss_gap"] <= 0].groupby("run_id")["step"].min()
     if len(zero) * 2 > sub["run_id"].nunique():
@@ -44,18 +65,21 @@ def _final(steps: pd.DataFrame, ids) -> str:
 
 # ------------------------------------------------------------------ Fig 1
 def _finish_tightness(root: Path, runs, steps, checks, quick) -> tuple[list[str], list[str]]:
-    widths = sorted(runs["problem.width"].unique())
-    noises = sorted(runs["problem.data.noise"].unique())
+    plt = pyplot()
+    widths = distinct(runs["problem.width"])
+    noises = distinct(runs["problem.data.noise"])
     fig, axes = plt.subplots(len(noises), len(widths), figsize=(3.4 * len(widths), 2.8 * len(noises)),
                              squeeze=False)
     lines = []
     for i, noise in enumerate(noises):
         for j, width in enumerate(widths):
             ax = axes[i, j]
-            cell = runs[(runs["problem.width"] == width) & (runs["problem.data.noise"] == noise)]
+            cell = runs[rows_with(runs, "problem.width", width)
+                        & rows_with(runs, "problem.data.noise", noise)]
             ratio = (cell["alpha1"] / cell["alpha2"]).mean()
             low, last = 0.0, 1
-            for k, (kind, grp) in enumerate(cell.groupby("schedule.kind", sort=False)):
+            h, s2 = setting_text(width), setting_text(noise, "g")
+            for k, (kind, grp) in enumerate(setting_groups(cell, "schedule.kind")):
                 color = COLORS[k % len(COLORS)]
                 ok = grp[grp["status"] != "failed"]["run_id"]
                 if ok.empty:
@@ -63,15 +87,19 @@ def _finish_tightness(root: Path, runs, steps, checks, quick) -> tuple[list[str]
                 actual = log10_curves(steps, ok, "loss_gap")
                 mean = actual.mean(axis=1).dropna()
                 low, last = min(low, mean.min()), max(last, int(mean.index.max()))
-                band(ax, actual, SCHEDULE_LABEL[kind], color)
+                band(ax, actual, _schedule_label(kind), color)
+                if not isinstance(kind, str) or kind not in BOUND_OF:
+                    lines.append(f"h={h} σ²={s2} {setting_text(kind)}: no bound drawn; "
+                                 f"{_final(steps, ok)}")
+                    continue
                 col, eq = BOUND_OF[kind]
                 mean_curve(ax, log10_curves(steps, ok, col), f"bound ({eq})", color, ls="--",
                            marker="^", markevery=max(1, int(steps["step"].max()) // 10), ms=3)
                 floor = mean.min() + 4  # fit above the round-off plateau
                 tight = _rate(actual, floor), _rate(log10_curves(steps, ok, col), floor)
-                lines.append(f"h={width} σ²={noise:g} {kind}: rate per step {tight[0]:.3f} "
+                lines.append(f"h={h} σ²={s2} {kind}: rate per step {tight[0]:.3f} "
                              f"measured vs {tight[1]:.3f} bound ({eq}); {_final(steps, ok)}")
-            ax.set_title(f"h = {width}, σ² = {noise:g}, α1/α2 = {ratio:.3f}")
+            ax.set_title(f"h = {h}, σ² = {s2}, α1/α2 = {ratio:.3f}")
             # Zoom on the actual losses: the bounds go on far below float64 round-off.
             ax.set_ylim(bottom=low - 6)
             ax.set_xlim(-1, min(int(steps["step"].max()), int(1.6 * last) + 2))
@@ -104,27 +132,30 @@ register(Experiment(
 
 # ------------------------------------------------------------------ Fig 2
 def _finish_comparison(root: Path, runs, steps, checks, quick) -> tuple[list[str], list[str]]:
-    widths = sorted(runs["problem.width"].unique())
+    plt = pyplot()
+    widths = distinct(runs["problem.width"])
     fig, axes = plt.subplots(3, len(widths), figsize=(3.6 * len(widths), 8.0), squeeze=False)
     lines = []
     for j, width in enumerate(widths):
-        cell = runs[runs["problem.width"] == width]
-        for k, (kind, grp) in enumerate(cell.groupby("schedule.kind", sort=False)):
+        cell = runs[rows_with(runs, "problem.width", width)]
+        h = setting_text(width)
+        for k, (kind, grp) in enumerate(setting_groups(cell, "schedule.kind")):
             color = COLORS[k % len(COLORS)]
             ids = grp[grp["status"] != "failed"]["run_id"]
             if ids.empty:
                 continue
-            band(axes[0, j], log10_curves(steps, ids, "loss_gap"), SCHEDULE_LABEL[kind], color)
-            band(axes[1, j], log10_curves(steps, ids, "eta"), SCHEDULE_LABEL[kind], color)
+            name = _schedule_label(kind)
+            band(axes[0, j], log10_curves(steps, ids, "loss_gap"), name, color)
+            band(axes[1, j], log10_curves(steps, ids, "eta"), name, color)
             per_step = float((grp["run_s"] / grp["steps"]).mean())
             wide = log10_curves(steps, ids, "loss_gap")
             wide.index = wide.index * per_step * 1e3
-            band(axes[2, j], wide, SCHEDULE_LABEL[kind], color)
+            band(axes[2, j], wide, name, color)
             sub = steps[steps["run_id"].isin(ids)]
-            lines.append(f"h={width} {kind}: {per_step * 1e6:.1f} µs/step for the batch of "
+            lines.append(f"h={h} {setting_text(kind)}: {per_step * 1e6:.1f} µs/step for the batch of "
                          f"{len(ids)} seeds, mean {sub['n_evals'].mean():.2f} loss evaluations/step, "
                          f"{_final(steps, ids)}")
-        axes[0, j].set_title(f"h = {width}")
+        axes[0, j].set_title(f"h = {h}")
         axes[0, j].set_ylabel("log10 L(t)")
         axes[1, j].set_ylabel("log10 η_t")
         axes[2, j].set_ylabel("log10 L")
@@ -156,6 +187,11 @@ register(Experiment(
 
 # ------------------------------------------------------------------ Fig 3
 def _finish_toy(root: Path, runs, steps, checks, quick) -> tuple[list[str], list[str]]:
+    import numpy as np
+
+    from overparam.theory import local_pl as th
+
+    plt = pyplot()
     n = 201 if quick else 601
     x = np.linspace(-2.0, 2.0, n)
     x1, x2 = np.meshgrid(x, x)
@@ -203,20 +239,23 @@ register(Experiment(
 
 # ------------------------------------------------------------------ Fig 4
 def _finish_kappa(root: Path, runs, steps, checks, quick) -> tuple[list[str], list[str]]:
+    import numpy as np
+
+    plt = pyplot()
     runs = runs.assign(kappa=np.sqrt(runs["sigma_max_T2_0"] / runs["sigma_min_T2_0"]),
                        ratio=runs["alpha1"] / runs["alpha2"])
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     lines = []
-    for k, (p, grp) in enumerate(runs.groupby("init.p", sort=True)):
+    for k, (p, grp) in enumerate(setting_groups(runs, "init.p", sort=True)):
         color = COLORS[k % len(COLORS)]
         stats = grp.groupby("problem.width")[["kappa", "ratio"]].agg(["mean", "std"])
         w = stats.index.to_numpy(float)
         axes[0].errorbar(w, stats["kappa"]["mean"], stats["kappa"]["std"], color=color,
-                         marker="o", ms=3, capsize=2, label=f"p = {p}")
+                         marker="o", ms=3, capsize=2, label=f"p = {setting_text(p)}")
         axes[1].errorbar(w, stats["ratio"]["mean"], stats["ratio"]["std"], color=color,
-                         marker="o", ms=3, capsize=2, label=f"p = {p}")
+                         marker="o", ms=3, capsize=2, label=f"p = {setting_text(p)}")
         gap = 1 - stats["ratio"]["mean"].to_numpy()
-        if len(w) >= 2 and np.all(gap > 0):
+        if len(w) >= 2 and np.all(gap > 0) and finite(p):
             slope = np.polyfit(np.log(w), np.log(gap), 1)[0]
             lines.append(f"p = {p}: 1 − α1/α2 ∝ h^{slope:.3f} (Thm 3.3 as transcribed: exponent "
                          f"2p − 1 = {2 * p - 1:.3f}; App. G.1 text: p − 1/2 = {p - 0.5:.3f})")
@@ -251,13 +290,17 @@ register(Experiment(
 
 # ------------------------------------------------------------------ Fig 5
 def _finish_plain(root: Path, runs, steps, checks, quick) -> tuple[list[str], list[str]]:
-    widths = sorted(runs["problem.width"].unique())
+    import numpy as np
+
+    plt = pyplot()
+    widths = distinct(runs["problem.width"])
     fig, axes = plt.subplots(1, len(widths), figsize=(3.3 * len(widths), 3.3), squeeze=False,
                              sharey=True)
     lines = []
     for j, width in enumerate(widths):
         ax = axes[0, j]
-        cell = runs[runs["problem.width"] == width]
+        cell = runs[rows_with(runs, "problem.width", width)]
+        h = setting_text(width)
         for kind, color in (("plain_inverse_k", "tab:red"), ("local_pl", "tab:blue")):
             ids = cell[(cell["schedule.kind"] == kind) & (cell["status"] != "failed")]["run_id"]
             if ids.empty:
@@ -268,9 +311,9 @@ def _finish_plain(root: Path, runs, steps, checks, quick) -> tuple[list[str], li
             tail = mean[mean > mean.iloc[0] - 12]
             if len(tail) > 3:
                 rate = 10 ** np.polyfit(tail.index, tail.to_numpy(), 1)[0]
-                lines.append(f"h={width} {kind}: empirical rate per step {rate:.4f}")
+                lines.append(f"h={h} {kind}: empirical rate per step {rate:.4f}")
         ratio = (cell["alpha1"] / cell["alpha2"]).mean()
-        ax.set_title(f"h = {width}, α1/α2 = {ratio:.3f}")
+        ax.set_title(f"h = {h}, α1/α2 = {ratio:.3f}")
         ax.set_xlabel("iteration t")
     axes[0, 0].set_ylabel("log10 loss")
     axes[0, 0].legend()
@@ -300,17 +343,18 @@ register(Experiment(
 
 # ------------------------------------------------------- general loss (§3)
 def _finish_general(root: Path, runs, steps, checks, quick) -> tuple[list[str], list[str]]:
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     lines = []
-    for k, (kind, grp) in enumerate(runs.groupby("schedule.kind", sort=False)):
+    for k, (kind, grp) in enumerate(setting_groups(runs, "schedule.kind")):
         color = COLORS[k % len(COLORS)]
         ids = grp[grp["status"] != "failed"]["run_id"]
-        band(axes[0], log10_curves(steps, ids, "loss_gap"), SCHEDULE_LABEL[kind], color)
+        band(axes[0], log10_curves(steps, ids, "loss_gap"), _schedule_label(kind), color)
         if kind in BOUND_OF:
             col, eq = BOUND_OF[kind]
             mean_curve(axes[0], log10_curves(steps, ids, col), f"bound ({eq})", color, ls="--")
         last = steps[steps["run_id"].isin(ids)].groupby("run_id")["loss_gap"].last()
-        lines.append(f"{kind}: median final L − ℓ* = {last.median():.3g} "
+        lines.append(f"{setting_text(kind)}: median final L − ℓ* = {last.median():.3g} "
                      f"(L(0) − ℓ* = {grp['L0'].median():.3g})")
     local = runs[runs["schedule.kind"] == "local_pl"]["run_id"]
     sub = steps[steps["run_id"].isin(local)].groupby("step")

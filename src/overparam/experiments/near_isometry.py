@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
-from scipy import stats
+from typing import TYPE_CHECKING
 
 from overparam.experiments import Experiment, register, verdict_line
-from overparam.plots import COLORS, save
-from overparam.store import write_parquet
+from overparam.plots import COLORS, pyplot, save, setting_groups, setting_text
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 PAPER = "B"
 PAPER_TITLE = ("Subquadratic overparameterization for shallow neural networks "
@@ -31,15 +30,19 @@ def _sphere(n: int, **dims) -> dict:
 def _finish_isometry(root: Path, runs, steps, checks, quick) -> tuple[list[str], list[str]]:
     """µ_Φ, ν_Φ with the NTK's extreme singular values, condition (9), eq 56's error and β_Φ,
     each against the width, one line per activation."""
+    import numpy as np
+
+    plt = pyplot()
     first = steps[steps["step"] == 0].set_index("run_id")
     runs = runs.assign(s_min=np.sqrt(first["ntk_lambda_min"].clip(lower=0)).reindex(
         runs["run_id"]).to_numpy(), s_max=np.sqrt(first["ntk_lambda_max"]).reindex(
         runs["run_id"]).to_numpy())
     fig, axes = plt.subplots(1, 4, figsize=(17, 4.2))
     lines = []
-    label = runs["problem.activation"] + np.where(runs["problem.data.target"] == "init",
-                                                  ", Y = Φ(w0) + noise", "")
-    for k, (act, grp) in enumerate(runs.groupby(label, sort=False)):
+    label = [setting_text(act) + (", Y = Φ(w0) + noise" if target == "init" else "")
+             for act, target in zip(runs["problem.activation"].tolist(),
+                                    runs["problem.data.target"].tolist(), strict=True)]
+    for k, (act, grp) in enumerate(setting_groups(runs.assign(_label=label), "_label")):
         color = COLORS[k % len(COLORS)]
         g = grp.groupby("d1")
         d1 = np.array(sorted(g.groups))
@@ -120,6 +123,8 @@ def step_budget(setting, seed: int, wide: int, slack: float) -> int:
     contracts at least by (1 − λ_min/λ_max)² per step on the NTK's slowest mode, so
     κ·ln(‖Y‖²/ε)/2 steps, with κ the NTK's condition number at init of a ``wide`` network on
     the same data. The budget grows with n as κ does, so the width, not the budget, decides."""
+    import numpy as np
+
     from overparam.models import shallow as sh
     from overparam.problems import shallow as problem
 
@@ -180,6 +185,9 @@ def _bisect_widths(search) -> None:
 def thresholds(runs: pd.DataFrame, share: float = 0.9) -> pd.DataFrame:
     """Per regime and (n, d0): the least width whose seeds (and every larger width's) reach
     the target."""
+    import numpy as np
+    import pandas as pd
+
     rows = []
     runs = runs.assign(
         hit=(runs["status"] == "ok") & (runs["final_loss"] <= runs["problem.target_loss"]),
@@ -203,6 +211,9 @@ def thresholds(runs: pd.DataFrame, share: float = 0.9) -> pd.DataFrame:
 
 def fit_exponent(n: np.ndarray, params: np.ndarray) -> tuple[float, float, float]:
     """Slope of log(params) on log(n) with its 95% confidence interval (t distribution)."""
+    import numpy as np
+    from scipy import stats
+
     x, y = np.log(n), np.log(params)
     if x.size < 3:
         slope = float(np.polyfit(x, y, 1)[0]) if x.size == 2 else np.nan
@@ -213,6 +224,11 @@ def fit_exponent(n: np.ndarray, params: np.ndarray) -> tuple[float, float, float
 
 
 def _finish_scaling(root: Path, runs, steps, checks, quick) -> tuple[list[str], list[str]]:
+    import numpy as np
+
+    from overparam.store import write_parquet
+
+    plt = pyplot()
     table = thresholds(runs)
     write_parquet(Path(root) / "thresholds.parquet", table)
     fig, ax = plt.subplots(figsize=(6.6, 4.6))
@@ -271,6 +287,9 @@ register(Experiment(
 # ------------------------------------------------------------ lazy training
 def _ci(values: pd.Series) -> tuple[float, float]:
     """Mean and the half-width of its 95% confidence interval (t distribution)."""
+    import numpy as np
+    from scipy import stats
+
     v = values.dropna().to_numpy(float)
     if v.size < 2:
         return (float(v.mean()) if v.size else np.nan), np.nan
@@ -280,6 +299,12 @@ def _ci(values: pd.Series) -> tuple[float, float]:
 def _finish_lazy(root: Path, runs, steps, checks, quick) -> tuple[list[str], list[str]]:
     """Fig 1: final train and test error against ω2 (ω1ω2 fixed at He's product), with the
     linearized twin's test error, ‖Φ − Φ_lin‖ and the relative movement of W."""
+    import numpy as np
+    import pandas as pd
+
+    from overparam.store import write_parquet
+
+    plt = pyplot()
     rows = []
     for w2, grp in runs.groupby("omega2"):
         rec = {"omega2": w2, "omega_ratio": grp["omega_ratio"].iloc[0]}
@@ -315,7 +340,7 @@ def _finish_lazy(root: Path, runs, steps, checks, quick) -> tuple[list[str], lis
     data = runs["dataset"].iloc[0]
     fig.suptitle(f"Paper B, Fig 1: teacher–student on {data} (d0 = {d0}, width {d1}, GeLU, "
                  f"MSE, SGD batch {int(runs['problem.dynamics.batch'].iloc[0])}, lr "
-                 f"{runs['schedule.eta'].iloc[0]}, {epochs} epochs, {runs['seed'].nunique()} "
+                 f"{setting_text(runs['schedule.eta'].iloc[0])}, {epochs} epochs, {runs['seed'].nunique()} "
                  "runs per ω2)")
     lines = [f"omega2 {r.omega2:.4g} (omega2/omega1 {r.omega_ratio:.3g}): train error "
              f"{100 * r.train_error:.2f}% +- {100 * np.nan_to_num(r.train_error_ci):.2f}, test "
@@ -333,9 +358,13 @@ def _finish_lazy(root: Path, runs, steps, checks, quick) -> tuple[list[str], lis
 
 #: App. G: ω1ω2 = He's product (0.002259 for MNIST, width 1000) and ω2 ∈ [0.002, 0.1], 10
 #: values. The sweep is over the ratio ω2/ω1 those values give on MNIST, so MNIST runs use the
-#: paper's ω2 exactly and other data the same balance between the layers.
+#: paper's ω2 exactly and other data the same balance between the layers. The values are
+#: ``[float(v * v / MNIST_HE) for v in np.geomspace(0.002, 0.1, 10)]``, written out so that
+#: registering needs no numpy (tests/test_light_import.py checks they still agree).
 MNIST_HE = 2.0 / math.sqrt(784 * 1000)
-RATIOS = [float(v * v / MNIST_HE) for v in np.geomspace(0.002, 0.1, 10)]
+RATIOS = [0.0017708754896942922, 0.004224126512767773, 0.01007594542908712,
+          0.024034478130111593, 0.057330217104912255, 0.13675161888281498,
+          0.3261980542101996, 0.7780907563639221, 1.8560050169669284, 4.427188724235731]
 
 register(Experiment(
     id="shallow/lazy-training", paper=PAPER, paper_title=PAPER_TITLE, figure="Fig 1",

@@ -4,14 +4,24 @@ against their convex twins."""
 from __future__ import annotations
 
 from pathlib import Path
-
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
-from scipy import stats
+from typing import TYPE_CHECKING
 
 from overparam.experiments import Experiment, register, verdict_line
-from overparam.plots import COLORS, band, log10_curves, mean_curve, save
+from overparam.plots import (
+    COLORS,
+    band,
+    distinct,
+    log10_curves,
+    mean_curve,
+    pyplot,
+    rows_with,
+    save,
+    setting_text,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 PAPER = "C"
 PAPER_TITLE = "Deep linear networks: convergence and trajectory comparison with the convex twin"
@@ -23,7 +33,7 @@ FIG1_DATA = {"kind": "synthetic", "n": 128, "m": 10, "samples": 1000, "x": "gaus
 
 
 def _cells(runs: pd.DataFrame) -> tuple[list[int], list[str]]:
-    return sorted(runs["n_min"].unique()), list(dict.fromkeys(runs["init.kind"]))
+    return distinct(runs["n_min"]), distinct(runs["init.kind"], sort=False)
 
 
 def _verdicts(checks: pd.DataFrame, ids) -> str:
@@ -32,6 +42,7 @@ def _verdicts(checks: pd.DataFrame, ids) -> str:
 
 def _finish_comparison(root: Path, runs, steps, checks, quick, tag="fig1", what="") -> tuple:
     """Fig 1 (log-loss of network and twin per width and init) and the deviation panels."""
+    plt = pyplot()
     widths, inits = _cells(runs)
     fig, axes = plt.subplots(len(widths), len(inits), figsize=(4.2 * len(inits), 2.6 * len(widths)),
                              squeeze=False, sharex=True)
@@ -39,7 +50,7 @@ def _finish_comparison(root: Path, runs, steps, checks, quick, tag="fig1", what=
     lines = []
     for j, init in enumerate(inits):
         for i, width in enumerate(widths):
-            cell = runs[(runs["n_min"] == width) & (runs["init.kind"] == init)]
+            cell = runs[rows_with(runs, "n_min", width) & rows_with(runs, "init.kind", init)]
             ids = cell[cell["status"] != "failed"]["run_id"]
             if ids.empty:
                 continue
@@ -47,22 +58,23 @@ def _finish_comparison(root: Path, runs, steps, checks, quick, tag="fig1", what=
             band(ax, log10_curves(steps, ids, "objective"), "deep linear network", COLORS[0])
             mean_curve(ax, log10_curves(steps, ids, "objective_twin"), "convex twin", COLORS[1],
                        ls="--")
-            ax.set_title(f"{init}, hidden widths {width}")
+            ax.set_title(f"{setting_text(init)}, hidden widths {setting_text(width)}")
             ax.set_ylabel("log10 L")
             color = COLORS[i % len(COLORS)]
             rel = steps[steps["run_id"].isin(ids)].copy()
             rel["deviation_rel"] = rel["deviation_X"] / rel["run_id"].map(cell.set_index("run_id")["e0"])
-            band(axes2[0, j], log10_curves(rel, ids, "deviation_rel"), f"n = {width}", color)
+            band(axes2[0, j], log10_curves(rel, ids, "deviation_rel"),
+                 f"n = {setting_text(width)}", color)
             sub = steps[steps["run_id"].isin(ids)]
             dev = (sub.groupby("run_id")["deviation_X"].max() / cell.set_index("run_id")["e0"]).median()
             gap = (sub.groupby("run_id")["loss_diff"].max() / cell.set_index("run_id")["E0"]).median()
-            lines.append(f"{init}, n_min = {width}: sup_t deviation_X / ‖V(0) − W*‖²_X = {dev:.2e}, "
+            lines.append(f"{setting_text(init)}, n_min = {setting_text(width)}: sup_t deviation_X / ‖V(0) − W*‖²_X = {dev:.2e}, "
                          f"sup_t |E_DLN − E| / E(0) = {gap:.2e}, max tau = "
                          f"{cell['tau_max'].max():.3g}, c1 = {cell['c1'].median():.2f}, "
                          f"c2 = {cell['c2'].median():.2f} (median over {len(ids)} seeds); "
                          f"checks: {_verdicts(checks, ids)}")
         axes[-1, j].set_xlabel("iteration t")
-        axes2[0, j].set_title(f"{init} init")
+        axes2[0, j].set_title(f"{setting_text(init)} init")
         axes2[0, j].set_xlabel("iteration t")
         axes2[0, j].set_ylabel("log10 ‖V(t) − W(t)‖²_X / ‖V(0) − W*‖²_X")
         axes2[0, j].set_ylim(-12, 4)  # t = 0 is 0 up to round-off; diverged runs leave the top
@@ -96,6 +108,9 @@ register(Experiment(
 # ------------------------------------------------------------- width sweep
 def _fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     """Slope of log y on log x with its 95% confidence interval (OLS, t distribution)."""
+    import numpy as np
+    from scipy import stats
+
     ok = (x > 0) & (y > 0) & np.isfinite(y)
     lx, ly = np.log(x[ok]), np.log(y[ok])
     if ok.sum() < 3 or np.unique(lx).size < 2:
@@ -115,10 +130,13 @@ def sweep_table(runs: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:
 
 
 def _finish_width_sweep(root: Path, runs, steps, checks, quick) -> tuple[list[str], list[str]]:
+    import numpy as np
+
+    plt = pyplot()
     table = sweep_table(runs, steps)
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.0))
     lines = []
-    groups = list(table.groupby(["N", "init.kind"]))
+    groups = list(table.groupby(["N", "init.kind"], dropna=False))
     for k, ((N, init), grp) in enumerate(groups):
         color = COLORS[k % len(COLORS)]
         for ax, col in zip(axes, ("deviation", "loss_gap"), strict=True):
@@ -132,10 +150,10 @@ def _finish_width_sweep(root: Path, runs, steps, checks, quick) -> tuple[list[st
                 yy = np.exp(np.mean(np.log(grp[col].clip(lower=1e-300)))) * \
                     (x / np.exp(np.mean(np.log(grp["n_min"])))) ** slope
                 ax.plot(x, yy, color=color, lw=1,
-                        label=f"N = {N}, {init}: n^{slope:.2f} [{lo:.2f}, {hi:.2f}]")
+                        label=f"N = {N}, {setting_text(init)}: n^{slope:.2f} [{lo:.2f}, {hi:.2f}]")
             name = "sup_t ‖a_N W_{N:1} − W‖²_X / ‖V(0) − W*‖²_X" if col == "deviation" \
                 else "sup_t |E_DLN − E| / E(0)"
-            lines.append(f"N = {N}, {init}: {name} ∝ n_min^{slope:.3f} "
+            lines.append(f"N = {N}, {setting_text(init)}: {name} ∝ n_min^{slope:.3f} "
                          f"(95% CI [{lo:.3f}, {hi:.3f}], {len(grp)} runs, "
                          f"n_min {grp['n_min'].min()} to {grp['n_min'].max()})")
     for ax, title in zip(axes, ("trajectory deviation (12a)", "loss difference (12b)"), strict=True):
