@@ -106,6 +106,34 @@ def imbalance_eigs_qr(W1: np.ndarray, W2: np.ndarray) -> np.ndarray:
     return np.sort(ev)[::-1]
 
 
+def row_space_coordinates(
+    W1: np.ndarray, W2: np.ndarray, with_basis: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """numpy, set-up: (B1, B2, Q) with W1 = B1 Qᵀ, W2 = B2 Qᵀ, QᵀQ = I, from one QR of [W1; W2]ᵀ.
+
+    GD (eq 7-8) updates W1 by ∇ℓ W2 and W2 by ∇ℓᵀ W1, so the rows of W1(t), W2(t) stay in
+    the row space of [W1(0); W2(0)] (dimension ≤ n+m), and everything the loop measures
+    (W1W2ᵀ, the Grams W_iW_iᵀ, ‖∇L‖, ‖D(t) − D(0)‖_F, ‖D(k+1) − D(k)‖_F, ⟨g, Hg⟩/‖g‖², σ(T))
+    is invariant under W_i ↦ W_i Q. GD on (B1, B2) with (n+m) columns is therefore GD on
+    (W1, W2) written in an orthonormal basis Q of that row space: the same numbers to round-off
+    at a width-independent cost per step. With [W1; W2]ᵀ = QR (Householder, backward stable),
+    [B1; B2] = Rᵀ. For h ≤ n+m nothing is gained: (W1, W2, I_h) is returned. ``with_basis=False``
+    skips forming Q (None is returned in its place).
+    """
+    W1 = np.asarray(W1, dtype=np.float64)
+    W2 = np.asarray(W2, dtype=np.float64)
+    n, h = W1.shape
+    if h <= n + W2.shape[0]:
+        return W1, W2, (np.eye(h) if with_basis else None)
+    A = np.concatenate([W1, W2], axis=0)
+    if with_basis:
+        Q, R = np.linalg.qr(A.T)
+    else:
+        Q, R = None, np.linalg.qr(A.T, mode="r")
+    B = np.ascontiguousarray(R.T)
+    return B[:n], B[n:], Q
+
+
 def kth_largest_eig_of_D(
     eigs_small: Array, h: int, k: int, tol: float | Array | None = None
 ) -> Array:

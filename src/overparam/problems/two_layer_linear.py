@@ -1,7 +1,9 @@
 """Paper A's problem: instances (data, init, theory constants) and the per-step trace.
 
 Every observable is computed inside the compiled step from n×n, m×m or (n+m)-sized
-Gram matrices; nothing width×width is formed.
+Gram matrices; nothing width×width is formed. The loop runs on the weights' coordinates in
+an orthonormal basis of their row space ((n+m) columns instead of h, see
+``tl.row_space_coordinates``), so a step costs the same at every width.
 """
 
 from __future__ import annotations
@@ -138,8 +140,8 @@ LOOP_CONSTS = ("K", "mu", "l_star", "L0", "c", "d", "alpha1", "alpha2", "beta2",
 
 
 class Carry(NamedTuple):
-    params: Any
-    params0: Any
+    params: tuple[Any, ...]  # (B1, B2), see initial_params; (W,) for plain GD
+    params0: Any  # the initial coordinates, for ‖D(t) − D(0)‖_F
     sched: Any
     t: jax.Array  # flow time Σ η
     step: jax.Array
@@ -148,13 +150,26 @@ class Carry(NamedTuple):
     prod_global: jax.Array
 
 
+def initial_params(inst: Instance, plain: bool) -> tuple[np.ndarray, ...]:
+    """(W1(0)W2(0)ᵀ,) for plain GD, else (B1, B2): the coordinates of (W1(0), W2(0)) in an
+    orthonormal basis Q of their row space (W_i = B_i Qᵀ, ``tl.row_space_coordinates``).
+
+    GD never leaves that row space and every observable of the trace is invariant under
+    W_i ↦ W_i Q, so the loop runs on (B1, B2) and Q itself is never needed.
+    """
+    if plain:
+        return (inst.W1 @ inst.W2.T,)
+    B1, B2, _ = tl.row_space_coordinates(inst.W1, inst.W2, with_basis=False)
+    return (B1, B2)
+
+
 def initial_carry(inst: Instance, schedule: Schedule, consts: dict[str, Any], plain: bool) -> Carry:
-    params = (inst.W1 @ inst.W2.T,) if plain else (inst.W1, inst.W2)
-    params = tuple(jnp.asarray(p) for p in params)
-    L0 = jnp.asarray(consts["L0"])
+    """The loop's state at t = 0 (numpy arrays: the engine stacks the seeds on the host)."""
+    params = initial_params(inst, plain)
+    L0 = np.float64(consts["L0"])
     return Carry(
-        params=params, params0=params, sched=schedule.init(consts), t=jnp.zeros(()),
-        step=jnp.zeros((), jnp.int32), alive=jnp.ones((), bool), prod_local=L0, prod_global=L0,
+        params=params, params0=params, sched=schedule.init(consts), t=np.zeros(()),
+        step=np.zeros((), np.int32), alive=np.ones((), bool), prod_local=L0, prod_global=L0,
     )
 
 
@@ -252,11 +267,20 @@ def make_step(setting: Setting, schedule: Schedule, plain: bool, diverge_factor:
     return step
 
 
-def dense_lemma_a2(W1: np.ndarray, W2: np.ndarray) -> tuple[float, float, float, float]:
-    """(σ²min, σ²max) of T from the explicit Jacobian, and from Lemma A.2's Gram formula."""
-    sv = tl.dense_T_singular_values(W1, W2)
-    s2min, s2max = (float(v) for v in tl.sigma2_T(jnp.asarray(W1), jnp.asarray(W2)))
-    return float(sv.min() ** 2), float(sv.max() ** 2), s2min, s2max
+def dense_lemma_a2(
+    W1: np.ndarray, W2: np.ndarray, gram: tuple[float, float] | None = None
+) -> tuple[float, float, float, float]:
+    """(σ²min, σ²max) of T from the explicit Jacobian, and from Lemma A.2's Gram formula.
+
+    σ(T) is invariant under W_i ↦ W_i Q (Q orthonormal), so the Jacobian is built for the
+    row-space coordinates of (W1, W2): (n+m)²·nm entries instead of (n+m)h·nm. ``gram``: the
+    formula's values when already known (the run's sigma_min_T2_0, sigma_max_T2_0).
+    """
+    B1, B2, _ = tl.row_space_coordinates(W1, W2, with_basis=False)
+    sv = tl.dense_T_singular_values(B1, B2)
+    if gram is None:
+        gram = tuple(float(v) for v in tl.sigma2_T(jnp.asarray(W1), jnp.asarray(W2)))
+    return float(sv.min() ** 2), float(sv.max() ** 2), float(gram[0]), float(gram[1])
 
 
 #: Lemma A.2's dense check runs when the explicit Jacobian has at most this many entries.
@@ -294,7 +318,8 @@ def finalize(setting: Setting, inst: Instance, c: dict[str, Any], steps: Any, st
     n, m = inst.X.shape[1], inst.Y.shape[1]
     c.update(width=setting.problem.width, n=n, m=m)
     if not plain and n * m * (n + m) * setting.problem.width <= DENSE_JACOBIAN_MAX:
-        c["lemmaA2"] = dense_lemma_a2(inst.W1, inst.W2)
+        c["lemmaA2"] = dense_lemma_a2(inst.W1, inst.W2,
+                                      (c["sigma_min_T2_0"], c["sigma_max_T2_0"]))
     checks = [] if status == "failed" else run_checks(steps, c, plain)
     c.pop("lemmaA2", None)
     c.pop("width")
