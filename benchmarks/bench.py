@@ -17,7 +17,11 @@ Sections (one invocation runs them all; ``--sections`` picks a subset):
     a plain NumPy loop over the seeds, with GFLOP/s and the loss-curve agreement
     (``benchmarks/shallow_bench.py``);
 (g) Dask scale-out: ``overparam run`` with the local executor and with
-    ``--executor dask --workers 1, 2, 4``; speed-ups and efficiency.
+    ``--executor dask --workers 1, 2, 4``; speed-ups and efficiency;
+(h) paper A Fig 1 with the local_pl schedule only (widths 500/1000/4000 × 3 noises × 30
+    seeds × 200 steps): ``overparam run`` as a subprocess with a warm compilation cache
+    (one untimed run fills it), repeated, against ``numpy_reference.py --schedules local_pl``;
+    the whole grid, and width 500 alone (whole process and per run).
 
 Prints one table, one line per measurement with the same columns for every row (median and
 [min–max] over repeats of the times, the ratio against the reference, GFLOP/s, the scaling
@@ -59,7 +63,7 @@ import shallow_bench as sb  # noqa: E402
 EXPERIMENT = "local-pl/bound-tightness"
 TARGET_SPEEDUP = 10.0
 SCHEDULES = ref.SCHEDULES
-SECTIONS = ("a", "b", "c", "d", "e", "f", "g")
+SECTIONS = ("a", "b", "c", "d", "e", "f", "g", "h")
 
 
 # --------------------------------------------------------------------------------- config
@@ -489,6 +493,52 @@ def section_f(cfg: Config, threads: int | None) -> dict[str, Any]:
                         max(cfg.repeats, 2), blas_threads=blas_threads, threads=threads, log=log)
 
 
+def _fig1_local_pl(cfg: Config, tmp: Path, widths: Sequence[int], threads: int | None,
+                   ref_seeds: int) -> dict[str, Any]:
+    """overparam (warm cache, ``repeats`` timed runs) and the reference on one width grid."""
+    grid = ["--set", 'sweep.schedule.kind=["local_pl"]',
+            "--set", f"sweep.problem.width={json.dumps(list(widths))}",
+            "--set", f"sweep.problem.data.noise={json.dumps(cfg.noises)}",
+            "--seeds", str(cfg.seeds), "--steps", str(cfg.steps)]
+    tag = "-".join(map(str, widths))
+
+    def op_once(name: str) -> float:
+        out = tmp / f"h-{tag}-{name}"
+        wall, _ = timed_subprocess([*overparam_cmd(), "run", EXPERIMENT, "--out", str(out),
+                                    "--no-progress", *grid])
+        return wall
+
+    log(f"(h) widths {list(widths)}: warm-up run (fills the compilation cache)")
+    warmup = op_once("warmup")
+    walls = []
+    for r in range(cfg.repeats):
+        walls.append(op_once(str(r)))
+        log(f"(h) widths {list(widths)}: overparam {fmt_s(walls[-1])}")
+    runs = _op_runs_summary(tmp / f"h-{tag}-0")
+    rcmd = [sys.executable, str(BENCH_DIR / "numpy_reference.py"), "--schedules", "local_pl",
+            "--widths", *map(str, widths), "--seeds", str(ref_seeds), "--steps", str(cfg.steps),
+            "--noises", *map(str, cfg.noises)]
+    log(f"(h) widths {list(widths)}: reference on {ref_seeds} seed(s)/setting")
+    ref_wall, out = timed_subprocess(rcmd, env=thread_env(threads))
+    rj = last_json_line(out)
+    factor = cfg.seeds / ref_seeds
+    extrap = ref_wall - rj["runs_seconds"] + rj["runs_seconds"] * factor
+    log(f"(h) reference {fmt_s(ref_wall)} measured, {fmt_s(extrap)} for all seeds")
+    n_runs = len(widths) * len(cfg.noises) * cfg.seeds
+    return {"overparam_wall_s": with_values(walls), "warmup_wall_s": warmup,
+            "overparam_per_run_s": sum(d["wall_s_sum"] for d in runs.values()) / n_runs,
+            "runs": n_runs, "numpy": rj, "numpy_wall_s": ref_wall,
+            "numpy_extrapolation_factor": factor, "numpy_extrapolated_wall_s": extrap,
+            "numpy_per_run_s": rj["runs_seconds"] / (n_runs / factor),
+            "command": " ".join(grid), "reference_command": " ".join(rcmd[1:])}
+
+
+def section_h(cfg: Config, tmp: Path, threads: int | None) -> dict[str, Any]:
+    """Paper A Fig 1, local_pl only: the whole grid, then its first width alone."""
+    return {"grid": _fig1_local_pl(cfg, tmp, cfg.widths, threads, cfg.numpy_seeds),
+            "first_width": _fig1_local_pl(cfg, tmp, cfg.widths[:1], threads, cfg.seeds)}
+
+
 def run_help_text() -> str:
     """``overparam run --help`` (wide terminal, so option names are not wrapped)."""
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
@@ -794,12 +844,35 @@ def rows_g(g: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def rows_h(h: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for key in ("grid", "first_width"):
+        d = h[key]
+        widths = "/".join(d["numpy"]["widths"])
+        op, rf = d["overparam_wall_s"], single(d["numpy_extrapolated_wall_s"])
+        ext = d["numpy_extrapolation_factor"]
+        ref_note = (f"ref measured {fmt_s(d['numpy_wall_s'])}, EXTRAPOLATED ×{ext:g} to all "
+                    "seeds" if ext != 1 else "ref measured on all seeds, n=1")
+        out.append(row("h", f"Fig 1 local_pl, width {widths}, {d['runs']} runs, whole process",
+                       "s", overparam=op, reference=rf,
+                       reference_is="numpy_reference.py --schedules local_pl",
+                       ratio=ratio_of(rf, op),
+                       note=f"warm compilation cache; {ref_note}"))
+        pr_op, pr_rf = single(d["overparam_per_run_s"]), single(d["numpy_per_run_s"])
+        out.append(row("h", f"Fig 1 local_pl, width {widths}, per run", "s", overparam=pr_op,
+                       reference=pr_rf, reference_is="run_one (set-up + 200 steps)",
+                       ratio=ratio_of(pr_rf, pr_op),
+                       note="op: runs.parquet wall_s (batch share); ref: mean over its runs"))
+    return out
+
+
 def build_table(cfg: Config, res: dict[str, Any]) -> list[dict[str, Any]]:
     """The uniform rows of every section that ran, in section order."""
     rows: list[dict[str, Any]] = []
     makers: dict[str, Callable[[dict[str, Any]], list[dict[str, Any]]]] = {
         "a": lambda r: rows_a(cfg, r), "b": lambda r: rows_b(cfg, r),
-        "c": lambda r: rows_c(cfg, r), "d": rows_d, "e": rows_e, "f": rows_f, "g": rows_g}
+        "c": lambda r: rows_c(cfg, r), "d": rows_d, "e": rows_e, "f": rows_f, "g": rows_g,
+        "h": rows_h}
     for key in SECTIONS:
         if key in res:
             rows += makers[key](res[key])
@@ -966,7 +1039,8 @@ def main(argv: list[str] | None = None) -> None:
         "e": lambda: dlb.section_e(cfg.deep_widths, cfg.deep_steps, numpy_steps=cfg.repeats,
                                    repeats=cfg.repeats, log=log, set_threads=blas_threads,
                                    numpy_threads=threads),
-        "f": lambda: section_f(cfg, threads), "g": lambda: section_g(cfg, tmp)}
+        "f": lambda: section_f(cfg, threads), "g": lambda: section_g(cfg, tmp),
+        "h": lambda: section_h(cfg, tmp, threads)}
     errors: dict[str, str] = {}
     try:
         for key in SECTIONS:

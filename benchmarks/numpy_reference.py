@@ -250,8 +250,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seeds", type=int, default=2, help="seeds per setting (30 = the full experiment)")
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--noises", type=float, nargs="+", default=list(NOISES))
+    p.add_argument("--schedules", nargs="+", default=list(SCHEDULES), choices=SCHEDULES)
     a = p.parse_args(argv)
-    out = run_grid(a.widths, a.seeds, a.steps, tuple(a.noises))
+    out = run_grid(a.widths, a.seeds, a.steps, tuple(a.noises), tuple(a.schedules))
     json.dump(out, sys.stdout)
     sys.stdout.write("\n")
 
