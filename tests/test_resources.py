@@ -138,7 +138,8 @@ def test_npy_data_sizes_come_from_the_headers(tmp_path):
     raw["problem"]["data"] = {"kind": "npy", "X": "X.npy", "Y": "Y.npy"}
     est = resources.estimate(_setting(raw), 1, tmp_path)
     assert est.term("data X, Y").entries == 50 * (7 + 1)
-    assert est.term("weights W1, W2").entries == (7 + 1) * 2000
+    assert est.term("weights W1, W2").entries == (7 + 1) * (7 + 1)  # row-space coordinates
+    assert est.term("instances W1(0), W2(0) (host)").entries == (7 + 1) * 2000
     (tmp_path / "Y.npy").write_bytes(b"not a numpy file")
     assert resources.npy_shape(tmp_path / "Y.npy") is None
     assert resources.npy_shape(tmp_path / "missing.npy") is None
@@ -165,7 +166,7 @@ def test_available_memory_is_positive_and_the_variable_overrides_it(monkeypatch)
 
 
 def test_refusal_names_the_driving_field(tiny):
-    tiny["problem"]["width"] = 10**7
+    tiny["problem"]["width"] = 10**8
     setting = _setting(tiny)
     with pytest.raises(SpecError) as err:
         resources.check_memory([setting], 2, available=2 * GiB)
@@ -180,7 +181,7 @@ def test_refusal_names_the_driving_field(tiny):
 
 
 def test_sweep_point_too_large_is_refused_at_plan(tiny, monkeypatch):
-    monkeypatch.setenv(resources.ENV, "2GiB")
+    monkeypatch.setenv(resources.ENV, "500MiB")
     with pytest.raises(SpecError) as err:
         plan(tiny, sets=[("problem.width", [12, 10**7])])
     assert err.value.field == "problem.width" and "10000000" in err.value.message
@@ -197,10 +198,10 @@ def _cli(tmp_path: Path, spec: dict, *extra: str):
 
 @pytest.mark.parametrize("width", [10**7, 10**12])
 def test_cli_refuses_a_huge_width_and_writes_nothing(tmp_path, tiny, monkeypatch, width):
-    """10⁷ against 2 GiB (the budget fixed so the test does not depend on the machine), and
+    """10⁷ against 500 MiB (the budget fixed so the test does not depend on the machine), and
     10¹² (tens of petabytes) against the real memory: refused before any array is built."""
     if width == 10**7:
-        monkeypatch.setenv(resources.ENV, "2GiB")
+        monkeypatch.setenv(resources.ENV, "500MiB")
     tiny["problem"]["width"] = width
     res, out = _cli(tmp_path, tiny)
     assert res.exit_code == 2, res.output

@@ -259,7 +259,10 @@ def _two_layer(setting: Setting, base_dir: Path) -> list[Term]:
     samples, n, m = data_shape(prob.data, base_dir)
     h = prob.width
     terms = [
-        Term("weights W1, W2", "problem.width", (n + m) * h, PARAM_COPIES["two_layer_linear"]),
+        # the loop carries the row-space coordinates (B1, B2): (n+m) × min(h, n+m)
+        Term("weights W1, W2", "problem.width", (n + m) * min(h, n + m),
+             PARAM_COPIES["two_layer_linear"]),
+        Term("instances W1(0), W2(0) (host)", "problem.width", (n + m) * h, 1.0),
         Term("data X, Y", _data_field(prob.data), samples * (n + m), DATA_COPIES),
         # the (n+m)×h QR of the imbalance spectrum and W1 W2ᵀ at init, one seed at a time
         Term("set-up QR of [W1; W2]", "problem.width", (n + m) * h, 3.0, per_seed=False),
