@@ -12,7 +12,6 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from overparam import plots
 from overparam.cli import app
 from overparam.plots import (
     MISSING,
@@ -129,7 +128,9 @@ def test_default_figure_with_missing_and_list_settings(tmp_path):
         {"run_id": r, "step": t, "loss_gap": 10.0 ** (-t - i), "bound_const": 10.0 ** (-t / 2),
          "bound_local": 10.0 ** (-t / 3), "loss": 1.0}
         for i, r in enumerate(runs["run_id"]) for t in range(4)])
-    figures = plots.default_figure(tmp_path, runs, steps)
+    from overparam.problems import registry
+
+    figures = registry.get("two_layer_linear").figure(tmp_path, runs, steps)
     assert figures == ["figures/loss.png"]
     assert (tmp_path / "figures" / "loss.png").stat().st_size > 1000
     assert (tmp_path / "figures" / "loss.pdf").exists()

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from overparam import engine, problems, resources
 from overparam.cli import app
 from overparam.errors import SpecError
+from overparam.problems.protocol import compile_key
 from overparam.runner import plan
 from overparam.spec import expand, validate_spec
 
@@ -69,7 +70,7 @@ def test_terms_match_the_arrays_built(kind, tmp_path):
     est = resources.estimate(setting, seeds, tmp_path)
     fam = problems.family(setting)
     insts = [fam.build_instance(setting, s, tmp_path) for s in range(seeds)]
-    _, carries, data, step, _ = fam.prepare(setting, insts)
+    _, carries, data, step = fam.prepare(setting, insts)
     stacked_carry, stacked_data = engine.stack(carries), engine.stack(data)
 
     weights = next(t for t in est.terms if t.what.startswith(("weights", "layers")))
@@ -102,7 +103,8 @@ def test_one_chunk_rows_really_run(tiny, tmp_path):
     setting = _setting(tiny, seeds=2, steps=9, chunk=5)
     fam = problems.family(setting)
     insts = [fam.build_instance(setting, s, tmp_path) for s in (0, 1)]
-    _, carries, data, step, key = fam.prepare(setting, insts)
+    _, carries, data, step = fam.prepare(setting, insts)
+    key = compile_key(fam, setting)
     got: list[dict] = []
     engine.run_chunks(step, engine.stack(carries), engine.stack(data), 5, 5,
                       lambda start, rows: got.append(rows) or True, cache_key=key)

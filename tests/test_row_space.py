@@ -48,7 +48,7 @@ def test_trace_equals_full_width_gd(tmp_path, schedule) -> None:
     p = plan(spec)
     setting = p.settings[0]
     inst = build_instance(setting, 0, p.base_dir)
-    _, carries, data, step, _ = prepare(setting, [inst])
+    _, carries, data, step = prepare(setting, [inst])
     coords = carries[0]
     assert coords.params[0].shape == (3, 5)
     full = coords._replace(params=(inst.W1, inst.W2), params0=(inst.W1, inst.W2))

@@ -9,7 +9,7 @@ imports it, and ``overparam list`` must start fast. Drawing code gets pyplot fro
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -240,56 +240,25 @@ def swept_columns(runs: pd.DataFrame) -> list[str]:
     return [c for c in cols if c in kept]
 
 
-def default_figure(root: Path, runs: pd.DataFrame, steps: pd.DataFrame) -> list[str]:
-    """For a user's spec: log10 of the loss gap per setting, with a bound (paper A, and the
-    rate (14) for the shallow network) or the convex twin (deep linear) dashed."""
+def curves_figure(root: Path, runs: pd.DataFrame, steps: pd.DataFrame,
+                  solid: tuple[str, str], dashed: Callable[[pd.DataFrame], tuple[str, str]], *,
+                  ylabel: str, title: str, name: str = "loss", x: str = "step",
+                  xlabel: str = "iteration t") -> list[str]:
+    """A user spec's figure: per setting, the mean ± std over seeds of log10 of the ``solid``
+    column (column, label) and the mean of a ``dashed`` companion (a bound, a twin), which
+    may depend on the setting's runs. The families' default figures are made with it."""
     plt = pyplot()
     keys = swept_columns(runs)
     labels = setting_label(runs, keys)
-    twin = "loss_twin" in steps
-    shallow = "bound_rate" in steps
-    if "cos_theta" in steps:
-        return [_angle_figure(root, runs, steps, labels, keys)]
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for i, (label, grp) in enumerate(setting_groups(runs.assign(_label=labels), "_label")):
         color = COLORS[i % len(COLORS)]
         ids = grp["run_id"]
-        if twin:
-            band(ax, log10_curves(steps, ids, "loss"), f"E_DLN(t)  [{label}]", color)
-            mean_curve(ax, log10_curves(steps, ids, "loss_twin"), "convex twin E(t)", color,
-                       ls="--")
-            continue
-        if shallow:
-            band(ax, log10_curves(steps, ids, "loss"), f"h(w_t)  [{label}]", color)
-            mean_curve(ax, log10_curves(steps, ids, "bound_rate"), "rate (14)", color, ls="--")
-            continue
-        band(ax, log10_curves(steps, ids, "loss_gap"), f"L(t) − ℓ*  [{label}]", color)
-        kind = grp["schedule.kind"].iloc[0] if "schedule.kind" in grp else ""
-        bound = {"local_pl": "bound_local", "global_pl": "bound_global"}.get(
-            kind if isinstance(kind, str) else "", "bound_const")
-        mean_curve(ax, log10_curves(steps, ids, bound), f"bound ({bound})", color, ls="--")
-    ax.set_xlabel("iteration t")
-    ax.set_ylabel("log10 (loss − minimum)")
-    ax.set_title(" / ".join(keys) if keys else "loss and bound")
+        band(ax, log10_curves(steps, ids, solid[0], x=x), f"{solid[1]}  [{label}]", color)
+        column, text = dashed(grp)
+        mean_curve(ax, log10_curves(steps, ids, column, x=x), text, color, ls="--")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(" / ".join(keys) if keys else title)
     ax.legend(loc="best")
-    return [save(fig, root, "loss")]
-
-
-def _angle_figure(root: Path, runs: pd.DataFrame, steps: pd.DataFrame, labels: pd.Series,
-                  keys: list[str]) -> str:
-    """Paper D's user runs: 1 − cos θ against flow time, with the theorem's lower bound."""
-    import numpy as np
-
-    plt = pyplot()
-    gap = steps.assign(gap=2 * np.sin(steps["theta"] / 2) ** 2, bound=1 - steps["bound_lower"])
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for i, (label, grp) in enumerate(setting_groups(runs.assign(_label=labels), "_label")):
-        color = COLORS[i % len(COLORS)]
-        band(ax, log10_curves(gap, grp["run_id"], "gap", x="t"), f"1 − cos θ  [{label}]", color)
-        mean_curve(ax, log10_curves(gap, grp["run_id"], "bound", x="t"), "bound", color, ls="--")
-    ax.set_xlabel("flow time t (= Σ η)")
-    ax.set_ylabel("log10 (1 − cos θ(t))")
-    ax.set_title(" / ".join(keys) if keys else "angle to v and the bound")
-    ax.legend(loc="best")
-    return save(fig, root, "angle")
-
+    return [save(fig, root, name)]

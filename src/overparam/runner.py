@@ -21,6 +21,7 @@ from overparam.checks.core import CHECK_COLUMNS
 from overparam.errors import SpecError
 from overparam.executors import Executor, LocalExecutor
 from overparam.experiments import Experiment, get_experiment
+from overparam.problems.protocol import compile_key
 from overparam.progress import Progress
 from overparam.spec import (
     Setting,
@@ -103,8 +104,13 @@ def plan(
     sets: list[str] | list[tuple[str, Any]] = (),
     base_dir: Path | None = None,
     command: str = "",
+    build_instances: bool = True,
 ) -> Plan:
-    """Validate an experiment id, a spec file or a spec dict with its overrides."""
+    """Validate an experiment id, a spec file or a spec dict with its overrides.
+
+    ``build_instances=False`` validates the spec and its files but builds no instance (no
+    data set is generated or read): enough to list the planned run ids.
+    """
     experiment = None
     if isinstance(id_or_spec, dict):
         raw, base = dict(id_or_spec), Path(base_dir or Path.cwd())
@@ -135,7 +141,7 @@ def plan(
         settings=settings, base_dir=base, quick=quick, command=command, experiment=experiment,
     )
     p.fingerprints = _file_fingerprints(settings, base)
-    for s in settings:  # build one instance per setting: catches bad files before any write
+    for s in settings if build_instances else ():  # build one instance per setting: catches bad files before any write
         problems.family(s).build_instance(s, spec.seed, base)
     return p
 
@@ -203,7 +209,7 @@ def compute_batch(batch: Batch) -> BatchResult:
     insts = [fam.build_instance(setting, s, batch.base_dir) for s in seeds]
     t_theory = time.perf_counter()
     with _extreme_values_quietly():
-        consts, carries, data, step, step_key = fam.prepare(setting, insts)
+        consts, carries, data, step = fam.prepare(setting, insts)
     theory_s = time.perf_counter() - t_theory
     n_rows = setting.steps + 1
     chunks: list[dict[str, np.ndarray]] = []
@@ -217,7 +223,7 @@ def compute_batch(batch: Batch) -> BatchResult:
         return bool((finished | ~rows["alive"][:, -1]).all()) and "stop" in rows
 
     _, timing = engine.run_chunks(step, engine.stack(carries), engine.stack(data), n_rows,
-                                  setting.chunk, on_chunk, cache_key=step_key)
+                                  setting.chunk, on_chunk, cache_key=compile_key(fam, setting))
     rows = {k: np.concatenate([c[k] for c in chunks], axis=1) for k in chunks[0]}
     wall = (time.perf_counter() - t_start) / len(seeds)
     flat = flatten(setting_dict(setting))
@@ -235,8 +241,6 @@ def compute_batch(batch: Batch) -> BatchResult:
                  **{k: rows[k][i, : last + 1] for k in logged}}
         steps_df = pd.DataFrame(table)
         steps_df.insert(0, "run_id", run_id)
-        if "n_evals" in steps_df:
-            steps_df["n_evals"] = steps_df["n_evals"].astype("int64")
         status, note = ("diverged", f"diverged at step {last}") if dead.size else ("ok", "")
         if reached.size and not dead.size:
             note = f"reached the target loss at step {last}"
@@ -245,7 +249,7 @@ def compute_batch(batch: Batch) -> BatchResult:
             status, note = "failed", why
         with _extreme_values_quietly():
             c, extra, checks = fam.finalize(setting, insts[i], consts[i], steps_df, status)
-        steps_df = steps_df[["run_id", "step", "t", *fam.COLUMNS]]
+        steps_df = steps_df[["run_id", "step", "t", *fam.columns]]
         record = {
             "run_id": run_id, "experiment": batch.experiment_id, **flat, "seed": seed,
             "status": status, "note": note, "steps_done": int(last if dead.size or reached.size else setting.steps),
@@ -340,10 +344,8 @@ def execute(plan_: Plan, out: Path, progress: bool = True,
     figures, summary = [], []
     if plan_.experiment is not None:
         figures, summary = plan_.experiment.finish(store.root, runs, steps, checks, plan_.quick)
-    else:
-        from overparam.plots import default_figure
-
-        figures = default_figure(store.root, runs, steps)
+    elif plan_.settings:  # a user's spec: its family's default figure
+        figures = problems.family(plan_.settings[0]).figure(store.root, runs, steps)
     timings["total_s"] = time.perf_counter() - t0
     manifest = {
         "id": plan_.experiment_id, "title": plan_.title, "paper": plan_.paper,

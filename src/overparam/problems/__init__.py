@@ -1,40 +1,22 @@
-"""Problem families: each module builds instances, compiles a step, derives and checks.
-
-A family module provides COLUMNS, build_instance(setting, seed, base_dir),
-prepare(setting, instances) → (constants, carries, data, step, step_key),
-failure(setting, constants) → reason or '', and
-finalize(setting, instance, constants, steps, status) → (constants, extra record, checks).
-"""
+"""Problem families as declared plug-ins (see overparam.problems.protocol for the protocol and
+overparam.problems.registry for the one kind → code map); one module per family."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
+from typing import TYPE_CHECKING
 
-from overparam.spec import Setting
+if TYPE_CHECKING:
+    from overparam.problems.protocol import Family
+    from overparam.spec.setting import Setting
 
 
-def family(setting: Setting) -> ModuleType:
-    """The module that runs this setting's problem kind."""
-    kind = setting.problem.kind
-    if kind == "two_layer_linear":
-        from overparam.problems import two_layer_linear
+def family(setting: Setting) -> Family:
+    """The family that runs this setting's problem kind."""
+    from overparam.problems import registry
 
-        return two_layer_linear
-    if kind == "deep_linear":
-        from overparam.problems import deep_linear
-
-        return deep_linear
-    if kind == "linear_classifier":
-        from overparam.problems import linear_classifier
-
-        return linear_classifier
-    if kind == "shallow":
-        from overparam.problems import shallow
-
-        return shallow
-    raise ValueError(f"unknown problem kind {kind}")
+    return registry.get(setting.problem.kind)
 
 
 def check_memory(settings: Sequence[Setting], seeds: int, base_dir: Path) -> None:

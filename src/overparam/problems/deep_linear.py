@@ -26,7 +26,17 @@ from overparam.checks.deep_linear import run_checks
 from overparam.data import load_data, make_synthetic
 from overparam.errors import SpecError
 from overparam.inits import check_finite
+from overparam.memory import deep_linear as memory
+from overparam.problems.protocol import (
+    Family,
+    Finalized,
+    Prepared,
+    alive_after,
+    divergence_threshold,
+)
+from overparam.resources import Term, rows_terms
 from overparam.spec import InlineData, NpyData, Setting
+from overparam.spec.deep_linear import PROBLEM
 from overparam.theory import deep_linear as th
 
 #: Columns the compiled step writes (besides step, t).
@@ -211,7 +221,6 @@ def make_step(setting: Setting, widths: list[int]):
     loss = deep_losses.make_loss(prob.loss, prob.ridge)
     from_output = widths[-1] <= widths[0]
     every = prob.sigma_min_inner_every
-    diverge = setting.diverge_factor
 
     def step(carry: Carry, data: dict[str, Any], k: jax.Array):
         X, Y, U, Ws_star, c = data["X"], data["Y"], data["U"], data["W_star"], data["consts"]
@@ -231,8 +240,7 @@ def make_step(setting: Setting, widths: list[int]):
                                                 lambda p: nan3, carry.params)
         else:
             sig, sig_nN, sig_rhs = nan3
-        threshold = diverge * jnp.maximum(c["L0"], 1.0)
-        ok = carry.alive & jnp.isfinite(lval) & (lval <= threshold) & jnp.isfinite(ltw)
+        ok = alive_after(carry.alive, lval, c["diverge_at"], ltw)
         eta, eta_s = c["eta"], c["eta_star"]
         new_params = tuple(jnp.where(ok, W - eta * G, W)
                            for W, G in zip(carry.params, grads, strict=True))
@@ -258,20 +266,15 @@ def make_step(setting: Setting, widths: list[int]):
 
 
 # -------------------------------------------------------------- the runner's hooks
-def step_key(setting: Setting) -> str:
-    """What makes two settings' compiled steps the same function (shapes are added by the engine)."""
-    p = setting.problem
-    return repr(("deep_linear", p.loss, p.ridge, p.sigma_min_inner_every, setting.diverge_factor))
-
-
-def prepare(setting: Setting, insts: list[Instance]):
+def prepare(setting: Setting, insts: list[Instance]) -> Prepared:
     """Constants, carries, data and step for a batch of seeds of one setting."""
     consts = [theory_constants(setting, inst) for inst in insts]
     carries = [initial_carry(inst, c) for inst, c in zip(insts, consts, strict=True)]
     data = [{"X": i.X, "Y": i.Y, "U": i.lc.U, "W_star": i.lc.W_star,
-             "consts": {k: np.float64(c[k]) for k in LOOP_CONSTS}}
+             "consts": {**{k: np.float64(c[k]) for k in LOOP_CONSTS},
+                        "diverge_at": np.float64(divergence_threshold(setting, c["L0"]))}}
             for i, c in zip(insts, consts, strict=True)]
-    return consts, carries, data, make_step(setting, insts[0].widths), step_key(setting)
+    return Prepared(consts, carries, data, make_step(setting, insts[0].widths))
 
 
 def derive(steps: Any, c: dict[str, Any]) -> None:
@@ -291,7 +294,8 @@ def derive(steps: Any, c: dict[str, Any]) -> None:
     steps["bound_thm1"] = c["E0"] * c["rate_thm1"] ** t
 
 
-def finalize(setting: Setting, inst: Instance, c: dict[str, Any], steps: Any, status: str):
+def finalize(setting: Setting, inst: Instance, c: dict[str, Any], steps: Any,
+             status: str) -> Finalized:
     """Derived columns, the run record's extra fields, and the verdict rows."""
     derive(steps, c)
     tau = steps["tau"].to_numpy()
@@ -301,7 +305,7 @@ def finalize(setting: Setting, inst: Instance, c: dict[str, Any], steps: Any, st
     checks = [] if status == "failed" else run_checks(steps, c, setting)
     extra = {"final_loss": float(steps["objective"].iloc[-1]),
              "final_loss_gap": float(steps["loss"].iloc[-1])}
-    return c, extra, checks
+    return Finalized(c, extra, checks)
 
 
 def thm1_eps(E: np.ndarray, kappa: float) -> float:
@@ -320,3 +324,26 @@ def failure(setting: Setting, c: dict[str, Any]) -> str:
     if not (np.isfinite(c["eta"]) and c["eta"] > 0):
         return f"step size eta = {c['eta']} is not a positive number"
     return ""
+
+
+def memory_terms(setting: Setting, base_dir: Path) -> list[Term]:
+    """The arrays of one seed, and the logged rows (the loop's columns, t, alive)."""
+    return memory.terms(setting, base_dir) + rows_terms(setting, len(LOOP_COLUMNS) + 2)
+
+
+def figure(root: Path, runs: Any, steps: Any) -> list[str]:
+    """A user spec's figure: log10 of E_DLN(t) per setting with the convex twin dashed."""
+    from overparam.plots import curves_figure
+
+    return curves_figure(root, runs, steps, ("loss", "E_DLN(t)"),
+                         lambda grp: ("loss_twin", "convex twin E(t)"),
+                         ylabel="log10 (loss − minimum)", title="loss and bound")
+
+
+FAMILY = Family(
+    spec=PROBLEM, columns=COLUMNS, build_instance=build_instance, prepare=prepare,
+    finalize=finalize, failure=failure, memory=memory_terms, figure=figure,
+    # η, a_N and the threshold reach the step as data; the widths only as shapes
+    runtime_fields=("problem.data", "problem.widths", "problem.depth", "problem.hidden",
+                    "init", "schedule", "diverge_factor"),
+)

@@ -26,8 +26,18 @@ from overparam import population_logistic as pop
 from overparam.checks.directional import run_checks
 from overparam.errors import SpecError
 from overparam.inits import check_finite
+from overparam.memory import linear_classifier as memory
 from overparam.models import linear_classifier as model
+from overparam.problems.protocol import (
+    Family,
+    Finalized,
+    Prepared,
+    alive_after,
+    divergence_threshold,
+)
+from overparam.resources import Term, rows_terms
 from overparam.spec import GaussianInit, Setting
+from overparam.spec.linear_classifier import PROBLEM
 from overparam.theory import directional as th
 
 #: Columns the compiled step writes (besides step, t).
@@ -212,7 +222,7 @@ def make_step(setting: Setting, dist: spherical.Spherical, N: int):
             new = tuple(W - eta * G for W, G in zip(params, grads, strict=True))
             solved = jnp.asarray(True)
         w_next = w_of(new)
-        ok = carry.alive & solved & jnp.isfinite(loss) & jnp.all(jnp.isfinite(w_next))
+        ok = alive_after(carry.alive & solved, loss, data["diverge_at"], w_next)
         nan = jnp.asarray(jnp.nan)
         along = wbar @ w_next
         c0 = data["c0"]
@@ -237,14 +247,6 @@ def make_step(setting: Setting, dist: spherical.Spherical, N: int):
     return step
 
 
-def step_key(setting: Setting) -> str:
-    """Settings whose steps are the same function (shapes are added by the engine)."""
-    p = setting.problem
-    return repr(("linear_classifier", p.distribution.model_dump(), p.dim, p.depth,
-                 p.dynamics.model_dump(), setting.schedule.model_dump(),
-                 isinstance(setting.init, GaussianInit)))
-
-
 def theory_constants(setting: Setting, inst: Instance) -> dict[str, Any]:
     """c0, θ(0), ‖w_e(0)‖, N and whether the init is balanced."""
     w0 = inst.we0
@@ -262,7 +264,7 @@ def theory_constants(setting: Setting, inst: Instance) -> dict[str, Any]:
     }
 
 
-def prepare(setting: Setting, insts: list[Instance]):
+def prepare(setting: Setting, insts: list[Instance]) -> Prepared:
     """Constants, carries, data and step for a batch of seeds of one setting."""
     consts = [theory_constants(setting, inst) for inst in insts]
     induced = setting.problem.dynamics.kind == "induced_flow"
@@ -271,10 +273,16 @@ def prepare(setting: Setting, insts: list[Instance]):
         params = (inst.we0,) if induced else tuple(inst.Ws)
         carries.append(Carry(params, inst.key, np.float64(0.0), np.bool_(True)))
     data = [{"v": i.v, "r": i.rule.r, "r_w": i.rule.r_w, "x": i.rule.x, "x_w": i.rule.x_w,
-             "X": i.X, "y": i.y, "c0": np.float64(c["c0"])}
+             "X": i.X, "y": i.y, "c0": np.float64(c["c0"]),
+             "diverge_at": np.float64(divergence_threshold(setting, _initial_loss(i)))}
             for i, c in zip(insts, consts, strict=True)]
     step = make_step(setting, insts[0].dist, len(insts[0].widths) - 1)
-    return consts, carries, data, step, step_key(setting)
+    return Prepared(consts, carries, data, step)
+
+
+def _initial_loss(inst: Instance) -> float:
+    """The population loss at w_e(0): the reference of the divergence threshold."""
+    return float(pop.loss_and_grad(jnp.asarray(inst.we0), jnp.asarray(inst.v), inst.rule)[0])
 
 
 def failure(setting: Setting, c: dict[str, Any]) -> str:
@@ -400,7 +408,8 @@ def derive(setting: Setting, c: dict, steps) -> dict[str, Any]:
     return extra
 
 
-def finalize(setting: Setting, inst: Instance, c: dict[str, Any], steps: Any, status: str):
+def finalize(setting: Setting, inst: Instance, c: dict[str, Any], steps: Any,
+             status: str) -> Finalized:
     """Derived columns, the run record's extra fields, and the verdict rows."""
     c = dict(c)
     c.update(derive(setting, c, steps))
@@ -409,4 +418,26 @@ def finalize(setting: Setting, inst: Instance, c: dict[str, Any], steps: Any, st
              final_norm=float(last["weight_norm"]))
     checks = [] if status == "failed" else run_checks(steps, c, setting)
     extra = {"final_loss": float(last["loss"]), "final_loss_gap": float(last["loss"])}
-    return c, extra, checks
+    return Finalized(c, extra, checks)
+
+
+def memory_terms(setting: Setting, base_dir: Path) -> list[Term]:
+    """The arrays of one seed, and the logged rows (the loop's columns, t, alive)."""
+    return memory.terms(setting, base_dir) + rows_terms(setting, len(LOOP_COLUMNS) + 2)
+
+
+def figure(root: Path, runs: Any, steps: Any) -> list[str]:
+    """A user spec's figure: 1 − cos θ against flow time, with the theorem's lower bound."""
+    from overparam.plots import curves_figure
+
+    gap = steps.assign(gap=2 * np.sin(steps["theta"] / 2) ** 2, bound=1 - steps["bound_lower"])
+    return curves_figure(root, runs, gap, ("gap", "1 − cos θ"), lambda grp: ("bound", "bound"),
+                         ylabel="log10 (1 − cos θ(t))", title="angle to v and the bound",
+                         name="angle", x="t", xlabel="flow time t (= Σ η)")
+
+
+FAMILY = Family(
+    spec=PROBLEM, columns=COLUMNS, build_instance=build_instance, prepare=prepare,
+    finalize=finalize, failure=failure, memory=memory_terms, figure=figure,
+    runtime_fields=("init", "diverge_factor"),
+)

@@ -7,7 +7,6 @@ Rows observe the iterate before it moves: row k is Θ_k (after k steps, or k epo
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -24,8 +23,18 @@ from overparam import (
 from overparam.checks.near_isometry import run_checks
 from overparam.errors import SpecError
 from overparam.inits import check_finite, layer_std
+from overparam.memory import shallow as memory
 from overparam.models import shallow as sh
-from overparam.spec import OmegaInit, Setting, setting_dict
+from overparam.problems.protocol import (
+    Family,
+    Finalized,
+    Prepared,
+    alive_after,
+    divergence_threshold,
+)
+from overparam.resources import Term, rows_terms
+from overparam.spec import OmegaInit, Setting
+from overparam.spec.shallow import PROBLEM
 from overparam.theory import near_isometry as th
 
 COLUMNS = (
@@ -273,7 +282,7 @@ def make_step(setting: Setting, classify: bool):
             if classify:
                 row["lin_test_error"] = error(lin_net(carry.lin, p0, data["X_test"]),
                                               data["Y_test"])
-        ok = carry.alive & jnp.isfinite(L) & (L <= c["diverge_at"])
+        ok = alive_after(carry.alive, L, c["diverge_at"])
         if sgd:
             new_params, new_lin, moved, dt = _epoch(carry, data, k, p0)
         else:
@@ -331,16 +340,7 @@ def make_step(setting: Setting, classify: bool):
 
 
 # -------------------------------------------------------------- the runner's hooks
-def step_key(setting: Setting) -> str:
-    """Settings with the same compiled step (shapes are added by the engine)."""
-    d = setting_dict(setting)["problem"]
-    keep = {k: d[k] for k in ("activation", "dynamics", "lazy", "ntk_every")}
-    data = setting.problem.data
-    keep["classify"] = data.kind != "sphere"
-    return json.dumps(keep, sort_keys=True)
-
-
-def prepare(setting: Setting, insts: list[Instance]):
+def prepare(setting: Setting, insts: list[Instance]) -> Prepared:
     """Constants, carries, data and step for a batch of seeds of one setting."""
     consts = [theory_constants(setting, inst) for inst in insts]
     carries, data = [], []
@@ -353,18 +353,18 @@ def prepare(setting: Setting, insts: list[Instance]):
         target = -np.inf if prob.target_loss is None else prob.target_loss
         loop = {"scale": c["loss_scale"], "eta": c["eta"], "h0": c["h0"],
                 "rate14": c["rate14"], "target": target, "mean": prob.loss == "mean",
-                "diverge_at": setting.diverge_factor * max(c["h0"], 1.0)}
+                "diverge_at": divergence_threshold(setting, c["h0"])}
         data.append({
             "X": d.X, "Y": d.Y, "X_test": X_test, "Y_test": Y_test, "W0": inst.W0,
             "V0": inst.V0, "key": np.asarray(jax.random.PRNGKey(inst.seed)),
             "consts": {k: np.asarray(v, np.float64 if k != "mean" else bool)
                        for k, v in loop.items()},
         })
-    step = make_step(setting, insts[0].data.classify)
-    return consts, carries, data, step, step_key(setting)
+    return Prepared(consts, carries, data, make_step(setting, insts[0].data.classify))
 
 
-def finalize(setting: Setting, inst: Instance, c: dict[str, Any], steps: Any, status: str):
+def finalize(setting: Setting, inst: Instance, c: dict[str, Any], steps: Any,
+             status: str) -> Finalized:
     """The run record's extra fields and the verdict rows."""
     checks = [] if status == "failed" else run_checks(setting, steps, c)
     last = steps.iloc[-1]
@@ -377,7 +377,7 @@ def finalize(setting: Setting, inst: Instance, c: dict[str, Any], steps: Any, st
              "final_rel_movement": float(last["rel_movement"]),
              "chi_path": float(steps["sigma_max_V"].max()),
              "left_ball_step": float(left[0]) if left.size else np.nan}
-    return c, extra, checks
+    return Finalized(c, extra, checks)
 
 
 def failure(setting: Setting, c: dict[str, Any]) -> str:
@@ -386,3 +386,28 @@ def failure(setting: Setting, c: dict[str, Any]) -> str:
         why = "relu has no φ''max (outside Assumption 2)" if not c["in_assumptions"] else ""
         return f"the step size is {c['eta']:.3g}" + (f": {why}" if why else "")
     return ""
+
+
+def memory_terms(setting: Setting, base_dir: Path) -> list[Term]:
+    """The arrays of one seed, and the logged rows (COLUMNS, t, alive, stop)."""
+    return memory.terms(setting, base_dir) + rows_terms(setting, len(COLUMNS) + 3)
+
+
+def figure(root: Path, runs: Any, steps: Any) -> list[str]:
+    """A user spec's figure: log10 of h(w_t) per setting with the rate (14) dashed."""
+    from overparam.plots import curves_figure
+
+    return curves_figure(root, runs, steps, ("loss", "h(w_t)"),
+                         lambda grp: ("bound_rate", "rate (14)"),
+                         ylabel="log10 (loss − minimum)", title="loss and bound")
+
+
+FAMILY = Family(
+    spec=PROBLEM, columns=COLUMNS, build_instance=build_instance, prepare=prepare,
+    finalize=finalize, failure=failure, memory=memory_terms, figure=figure,
+    # the data's kind stays in the key (it decides whether errors are logged)
+    runtime_fields=("problem.data", "problem.width", "problem.loss", "problem.target_loss",
+                    "problem.khatri_rao_t", "problem.chi_max", "problem.c_cond9",
+                    "problem.c_eta", "problem.c_rate", "problem.c_path", "init", "schedule",
+                    "diverge_factor"),
+)

@@ -8,7 +8,6 @@ an orthonormal basis of their row space ((n+m) columns instead of h, see
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -24,9 +23,19 @@ from overparam import (
 from overparam.checks.local_pl import run_checks
 from overparam.data import load_data, make_synthetic
 from overparam.inits import draw_init
+from overparam.memory import two_layer_linear as memory
 from overparam.models import two_layer_linear as tl
+from overparam.problems.protocol import (
+    Family,
+    Finalized,
+    Prepared,
+    alive_after,
+    divergence_threshold,
+)
+from overparam.resources import Term, rows_terms
 from overparam.schedules import Schedule, StepContext
-from overparam.spec import InlineData, NpyData, Setting, setting_dict
+from overparam.spec import InlineData, NpyData, Setting
+from overparam.spec.two_layer_linear import PROBLEM
 from overparam.theory import local_pl as th
 
 #: Per-step columns of steps.parquet for this problem (besides step, t).
@@ -181,7 +190,7 @@ def _curvature(f, params, g):
     return num / den
 
 
-def make_step(setting: Setting, schedule: Schedule, plain: bool, diverge_factor: float):
+def make_step(setting: Setting, schedule: Schedule, plain: bool):
     """The per-seed step: observe iterate t, choose η_t, update; returns (carry, row)."""
     loss_fn = losses.make_loss(setting.problem.loss, setting.problem.ridge)
     nan = jnp.asarray(jnp.nan)
@@ -218,8 +227,7 @@ def make_step(setting: Setting, schedule: Schedule, plain: bool, diverge_factor:
             consts=c, loss_after=loss_after,
         )
         eta, n_evals, sched = schedule.step(carry.sched, ctx)
-        threshold = diverge_factor * jnp.maximum(c["L0"] + c["l_star"], 1.0)
-        ok = carry.alive & jnp.isfinite(lval) & (lval <= threshold) & jnp.isfinite(eta)
+        ok = alive_after(carry.alive, lval, c["diverge_at"], eta)
         new_params = tuple(
             jnp.where(ok, p - eta * g, p) for p, g in zip(params, grads, strict=True)
         )
@@ -289,13 +297,7 @@ ETA0_SCHEDULES = {"constant", "local_pl", "global_pl"}
 
 
 # -------------------------------------------------------------- the runner's hooks
-def step_key(setting: Setting) -> str:
-    """What makes two settings' compiled steps the same function (shapes are added by the engine)."""
-    return json.dumps([setting.problem.loss, setting.problem.ridge, setting.diverge_factor,
-                       setting_dict(setting)["schedule"]], sort_keys=True)
-
-
-def prepare(setting: Setting, insts: list[Instance]):
+def prepare(setting: Setting, insts: list[Instance]) -> Prepared:
     """Constants, carries, data and step for a batch of seeds of one setting."""
     plain = setting.schedule.kind == "plain_inverse_k"
     schedule = schedules.build(setting.schedule)
@@ -304,14 +306,16 @@ def prepare(setting: Setting, insts: list[Instance]):
     for lc in loop_consts:
         if not np.isfinite(lc["eta0"]):
             lc["eta0"] = np.float64(np.nan)
+        # the raw loss is compared: ℓ(0) = L0 + ℓ*
+        lc["diverge_at"] = np.float64(divergence_threshold(setting, lc["L0"] + lc["l_star"]))
     carries = [initial_carry(i, schedule, lc, plain)
                for i, lc in zip(insts, loop_consts, strict=True)]
     data = [{"X": i.X, "Y": i.Y, "consts": lc} for i, lc in zip(insts, loop_consts, strict=True)]
-    step = make_step(setting, schedule, plain, setting.diverge_factor)
-    return consts, carries, data, step, step_key(setting)
+    return Prepared(consts, carries, data, make_step(setting, schedule, plain))
 
 
-def finalize(setting: Setting, inst: Instance, c: dict[str, Any], steps: Any, status: str):
+def finalize(setting: Setting, inst: Instance, c: dict[str, Any], steps: Any,
+             status: str) -> Finalized:
     """The run record's extra fields and the verdict rows."""
     plain = setting.schedule.kind == "plain_inverse_k"
     c = dict(c)
@@ -325,7 +329,8 @@ def finalize(setting: Setting, inst: Instance, c: dict[str, Any], steps: Any, st
     c.pop("width")
     extra = {"final_loss": float(steps["loss"].iloc[-1]),
              "final_loss_gap": float(steps["loss_gap"].iloc[-1])}
-    return c, extra, checks
+    steps["n_evals"] = steps["n_evals"].astype("int64")  # backtracking's evaluation count
+    return Finalized(c, extra, checks)
 
 
 def failure(setting: Setting, c: dict[str, Any]) -> str:
@@ -333,3 +338,30 @@ def failure(setting: Setting, c: dict[str, Any]) -> str:
     if setting.schedule.kind in ETA0_SCHEDULES and not np.isfinite(c["eta0"]):
         return "eta0 = eta_max is undefined (alpha1 <= 0 or no root)"
     return ""
+
+
+def memory_terms(setting: Setting, base_dir: Path) -> list[Term]:
+    """The arrays of one seed, and the logged rows (COLUMNS, t, alive)."""
+    return memory.terms(setting, base_dir) + rows_terms(setting, len(COLUMNS) + 2)
+
+
+def figure(root: Path, runs: Any, steps: Any) -> list[str]:
+    """A user spec's figure: log10 of L(t) − ℓ* per setting with the schedule's bound."""
+    from overparam.plots import curves_figure
+
+    def bound(grp: Any) -> tuple[str, str]:
+        kind = grp["schedule.kind"].iloc[0] if "schedule.kind" in grp else ""
+        name = {"local_pl": "bound_local", "global_pl": "bound_global"}.get(
+            kind if isinstance(kind, str) else "", "bound_const")
+        return name, f"bound ({name})"
+
+    return curves_figure(root, runs, steps, ("loss_gap", "L(t) − ℓ*"), bound,
+                         ylabel="log10 (loss − minimum)", title="loss and bound")
+
+
+FAMILY = Family(
+    spec=PROBLEM, columns=COLUMNS, build_instance=build_instance, prepare=prepare,
+    finalize=finalize, failure=failure, memory=memory_terms, figure=figure,
+    # the loop runs on (n+m)-column coordinates: every width shares one executable
+    runtime_fields=("problem.data", "problem.width", "init", "diverge_factor"),
+)
