@@ -139,7 +139,7 @@ def section_e(widths: list[int], steps: int, numpy_steps: int, repeats: int,
               numpy_threads: int | None = None) -> dict[str, Any]:
     """Per-step time, GFLOP/s vs the matmul throughput, and the NumPy-loop ratio per width."""
     import overparam as op
-    from overparam.deep_inits import normalization
+    from overparam.inits.deep_linear import normalization
 
     out: dict[str, Any] = {"depth": DEPTH, "nx": NX, "ny": NY, "m": M, "steps": steps,
                            "widths": {}}

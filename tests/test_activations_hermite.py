@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from scipy import integrate, special, stats
 
-from overparam import activations as A
-from overparam import hermite as H
+from overparam.models import activations as A
+from overparam.numerics import hermite as H
 
 mp.mp.dps = 30
 

@@ -16,7 +16,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 import overparam  # noqa: F401  (float64)
-from overparam.datasets import (
+from overparam.data.datasets import (
     load_digits_split,
     load_mnist,
     read_idx,
@@ -24,8 +24,7 @@ from overparam.datasets import (
     unit_rows,
     write_idx,
 )
-from overparam.errors import SpecError
-from overparam.teacher import (
+from overparam.data.teacher import (
     Teacher,
     cross_entropy,
     he_init,
@@ -35,6 +34,7 @@ from overparam.teacher import (
     teacher_labels,
     train_teacher,
 )
+from overparam.errors import SpecError
 
 # ---------------------------------------------------------------------------------------- IDX
 
@@ -353,7 +353,7 @@ def test_teacher_is_frozen_and_fingerprinted(small_teacher):
 
 
 def test_teacher_epochs_compile_once():
-    from overparam.teacher import _compiled
+    from overparam.data.teacher import _compiled
 
     epoch, logits = _compiled("relu")
     if not hasattr(epoch, "_cache_size"):

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from overparam import deep_inits as di
 from overparam.errors import SpecError
+from overparam.inits import deep_linear as di
 from overparam.spec import BalancedInit, GaussianInit, NpyInit, OrthogonalInit, ScaledInit
 
 GAUSS = GaussianInit(kind="gaussian")

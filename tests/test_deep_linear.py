@@ -21,6 +21,7 @@ import overparam
 from overparam.checks.deep_linear import run_checks
 from overparam.cli import app
 from overparam.errors import SpecError
+from overparam.models import deep_linear as dlm
 from overparam.problems import deep_linear as pdl
 from overparam.runner import plan
 from overparam.spec import expand, validate_spec
@@ -197,10 +198,10 @@ def test_layer_gradients_equal_autodiff(widths, from_output):
         return L(a * V)
 
     want = jax.grad(L_layers)(Ws)
-    lefts, V = pdl.end_to_end(Ws, a, from_output)
+    lefts, V = dlm.end_to_end(Ws, a, from_output)
     naive_V = a * _prod([np.asarray(W) for W in Ws], widths[0])
     np.testing.assert_allclose(np.asarray(V), naive_V, rtol=1e-12, atol=1e-12)
-    got = pdl.gradients(Ws, jax.grad(L)(V), a, from_output, lefts)
+    got = dlm.gradients(Ws, jax.grad(L)(V), a, from_output, lefts)
     assert len(got) == len(Ws)
     for G, Gw, W in zip(got, want, Ws, strict=True):
         assert G.shape == W.shape

@@ -11,7 +11,7 @@ import pytest
 import scipy.linalg
 import scipy.special
 
-from overparam import deep_losses as dl
+from overparam.losses import deep_linear as dl
 
 NAMES = ["squared_half", "squared_mean", "logistic", "softmax"]
 NX, M, NY = 6, 10, 3  # one shape everywhere: each jitted helper compiles once per loss

@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from overparam import losses
-from overparam.data import make_X, random_orthogonal
-from overparam.inits import draw_init
+from overparam.data.synthetic import make_X, random_orthogonal
+from overparam.inits.two_layer_linear import draw_init
+from overparam.losses import two_layer_linear as losses
 from overparam.spec import GaussianInit, OrthogonalInit, ScaledInit, SyntheticData
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from overparam import population_logistic as pop
-from overparam import spherical
+from overparam.data import linear_classifier as spherical
+from overparam.losses import linear_classifier as pop
 
 CASES = [(0.5, 2.0), (1.0, 2.498), (30.0, 0.3), (200.0, 1.0), (1e-3, 3.0), (2.0, 0.0)]
 
@@ -156,7 +156,7 @@ def test_monte_carlo_agrees_within_five_standard_errors():
 
 def test_interval_rule_keeps_end_distances():
     """∫_0^1 (1 − x)^{−1/2} dx = 2 by tanh-sinh, with 1 − x taken from the rule's gaps."""
-    from overparam import quadrature
+    from overparam.numerics import quadrature
 
     rule = quadrature.on_interval(quadrature.tanh_sinh(5, t_max=4.5), 0.0, 1.0)
     one_minus = np.where(rule.x >= 0.5, rule.gap, 1.0 - rule.x)

@@ -221,7 +221,7 @@ def test_cli_runs_what_fits(tmp_path, tiny):
 
 def test_mnist_sizes_come_from_the_idx_headers(tmp_path):
     """MNIST is sized from the IDX headers (raw or gzipped), digits from its known shape."""
-    from overparam.datasets import write_idx
+    from overparam.data.datasets import write_idx
 
     rng = np.random.default_rng(0)
     write_idx(tmp_path / "train-images-idx3-ubyte", rng.integers(0, 255, (7, 4, 4), np.uint8))

@@ -12,9 +12,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from overparam import activations, runner
+from overparam import runner
 from overparam.cli import app
-from overparam.datasets import write_idx
+from overparam.data.datasets import write_idx
+from overparam.models import activations
 from overparam.models import shallow as sh
 from overparam.problems import shallow as problem
 from overparam.spec import expand, validate_spec
@@ -332,8 +333,9 @@ def test_lazy_run_on_mnist_idx_files_uses_the_trained_teacher(tmp_path):
     assert (runs["steps_done"] == 4).all() and (runs["status"] == "ok").all()
     assert runs["teacher_fingerprint"].nunique() == 1
     assert (runs["teacher_train_error"] == 0).all()
-    from overparam import datasets, shallow_data
-    from overparam.teacher import train_teacher
+    from overparam.data import datasets
+    from overparam.data import shallow as shallow_data
+    from overparam.data.teacher import train_teacher
 
     Xtr, ytr, _, _ = datasets.load_mnist(tmp_path / "mnist")
     t = _setting_teacher = p.settings[0].problem.data.teacher

@@ -13,7 +13,7 @@ import pytest
 from scipy import integrate, stats
 from scipy.special import expit
 
-from overparam.spherical import make_distribution
+from overparam.data.linear_classifier import make_distribution
 
 mp.mp.dps = 30
 

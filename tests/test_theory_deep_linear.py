@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from overparam import deep_inits as di
+from overparam.inits import deep_linear as di
 from overparam.problems.deep_linear import thm1_eps
 from overparam.spec import GaussianInit, OrthogonalInit
 from overparam.theory import deep_linear as th

@@ -18,14 +18,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from overparam import (
-    _jax,  # noqa: F401  (float64)
-    spherical,
-)
-from overparam import population_logistic as pop
+from overparam import _jax  # noqa: F401  (float64)
 from overparam.checks.directional import run_checks
+from overparam.data import linear_classifier as spherical
 from overparam.errors import SpecError
-from overparam.inits import check_finite
+from overparam.inits.common import check_finite
+from overparam.losses import linear_classifier as pop
 from overparam.memory import linear_classifier as memory
 from overparam.models import linear_classifier as model
 from overparam.problems.protocol import (

@@ -110,6 +110,8 @@ def alive_after(alive: Any, loss: Any, diverge_at: Any, *finite: Any) -> Any:
     :func:`divergence_threshold`) and every other value named is finite."""
     import jax.numpy as jnp
 
+    from overparam import _jax  # noqa: F401  (float64)
+
     ok = alive & jnp.isfinite(loss) & (loss <= diverge_at)
     for x in finite:
         ok = ok & jnp.all(jnp.isfinite(x))

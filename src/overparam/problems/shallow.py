@@ -14,17 +14,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from overparam import (
-    _jax,  # noqa: F401  (float64)
-    activations,
-    hermite,
-    shallow_data,
-)
+from overparam import _jax  # noqa: F401  (float64)
 from overparam.checks.near_isometry import run_checks
+from overparam.data import shallow as shallow_data
 from overparam.errors import SpecError
-from overparam.inits import check_finite, layer_std
+from overparam.inits.common import check_finite, layer_std
 from overparam.memory import shallow as memory
+from overparam.models import activations
 from overparam.models import shallow as sh
+from overparam.numerics import hermite
 from overparam.problems.protocol import (
     Family,
     Finalized,

@@ -17,12 +17,12 @@ import numpy as np
 
 from overparam import (
     _jax,  # noqa: F401  (float64)
-    losses,
     schedules,
 )
 from overparam.checks.local_pl import run_checks
-from overparam.data import load_data, make_synthetic
-from overparam.inits import draw_init
+from overparam.data.synthetic import load_data, make_synthetic
+from overparam.inits.two_layer_linear import draw_init
+from overparam.losses import two_layer_linear as losses
 from overparam.memory import two_layer_linear as memory
 from overparam.models import two_layer_linear as tl
 from overparam.problems.protocol import (

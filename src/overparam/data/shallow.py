@@ -58,8 +58,8 @@ def images(spec: DatasetData, base_dir: Path) -> ShallowData:
 
 @functools.lru_cache(maxsize=4)
 def _images(key: str, path: str) -> ShallowData:
-    from overparam import datasets
-    from overparam.teacher import teacher_labels, train_teacher
+    from overparam.data import datasets
+    from overparam.data.teacher import teacher_labels, train_teacher
 
     spec = DatasetData.model_validate(json.loads(key))
     if spec.dataset() == "mnist":

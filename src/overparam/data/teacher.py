@@ -26,7 +26,7 @@ DEFAULT_MAX_EPOCHS = 2000
 
 
 def _activation_fn(name: str) -> Callable:
-    from overparam import activations
+    from overparam.models import activations
 
     try:
         return activations.get(name).fn

@@ -27,10 +27,8 @@ import scipy.stats
 from scipy import integrate
 from scipy.special import gammaln
 
-from overparam import (
-    _jax,  # noqa: F401  (float64)
-    quadrature,
-)
+from overparam import _jax  # noqa: F401  (float64)
+from overparam.numerics import quadrature
 
 KINDS = ("gaussian", "uniform_sphere", "student_t", "radial")
 

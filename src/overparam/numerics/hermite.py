@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from overparam import _jax  # noqa: F401  (float64)
-from overparam.activations import Activation, resolve
+from overparam.models.activations import Activation, resolve
 
 _GL_POINTS = 20
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)

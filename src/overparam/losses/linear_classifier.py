@@ -18,10 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from overparam import (
-    _jax,  # noqa: F401  (float64)
-    quadrature,
-)
+from overparam import _jax  # noqa: F401  (float64)
+from overparam.numerics import quadrature
 
 
 class PlaneRule(NamedTuple):

@@ -147,7 +147,7 @@ def _minimizer(name: str, ridge: float, U: np.ndarray, s: np.ndarray, Vt: np.nda
 
     squared_half: (BZ − Y)Zᵀ + 2λB = 0 ⇒ B = Y Vᵣ Sᵣ (Sᵣ² + 2λ)⁻¹ (min-norm least squares at λ = 0);
     squared_mean: (2/m)(BZ − Y)Zᵀ + 2λB = 0 ⇒ B = Y Vᵣ Sᵣ (Sᵣ² + mλ)⁻¹;
-    logistic, softmax: Newton on B. (m·L = Σ_i row term + λm‖B‖² is overparam.losses' sum-form
+    logistic, softmax: Newton on B. (m·L = Σ_i row term + λm‖B‖² is overparam.losses.two_layer_linear's sum-form
     loss with X_A = Zᵀ, W_A = Bᵀ, Y_A = Yᵀ and ridge_A = 2λm; the Newton here takes the data as
     arguments, so it compiles once per shape rather than once per data set.)
     """

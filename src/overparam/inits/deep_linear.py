@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from overparam.data import load_npy, resolve
+from overparam.data.synthetic import load_npy, resolve
 from overparam.errors import SpecError
 from overparam.spec import BalancedInit, GaussianInit, Init, NpyInit, OrthogonalInit
 

@@ -1,0 +1,1 @@
+"""Initial weights, one file per family (common: what they share)."""

@@ -1,0 +1,1 @@
+"""Losses and their minimizers, one file per family."""
