@@ -69,6 +69,21 @@ def test_overparam_platform_sets_jax_platforms_only_when_asked():
     assert _python(code, OVERPARAM_PLATFORM="cpu", JAX_PLATFORMS="cpu,cuda") == "cpu,cuda True"
 
 
+def test_set_platform_is_the_explicit_call():
+    code = """
+        import jax.numpy as jnp
+        import overparam
+        overparam.set_platform("cpu")
+        platform = jnp.ones(2).devices().pop().platform
+        overparam.set_platform("cpu")  # the running platform again: accepted
+        try:
+            overparam.set_platform("cuda")
+        except RuntimeError as e:
+            print(platform, "refused" if "before the first computation" in str(e) else e)
+    """
+    assert _python(code).split() == ["cpu", "refused"]
+
+
 def test_cache_dir_follows_the_environment(tmp_path):
     code = """
         from overparam import _jax

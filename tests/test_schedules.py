@@ -8,7 +8,13 @@ import pytest
 
 from overparam import schedules
 from overparam.schedules.base import StepContext, growth_cap
-from overparam.spec import BacktrackingSchedule, PLSchedule, XuSchedule
+from overparam.spec import (
+    BacktrackingSchedule,
+    ConstantSchedule,
+    PLSchedule,
+    PowerSchedule,
+    XuSchedule,
+)
 from overparam.theory import local_pl as th
 
 
@@ -19,8 +25,6 @@ def _ctx(loss_after=None, t=3.0, L=0.7, **consts):
         "alpha1": 2.0,
         "alpha2": 9.0,
         "eta0": 0.01,
-        "d": 1.01,
-        "c": 0.5,
         "L0": 1.0,
         "beta2": 3.0,
         "rho_bar0": 0.9,
@@ -41,10 +45,16 @@ def _ctx(loss_after=None, t=3.0, L=0.7, **consts):
     )
 
 
+def _step(spec, ctx):
+    """One step of the schedule built from ``spec``, its state initialised from ctx.consts."""
+    sched = schedules.build(spec)
+    return sched.step(sched.init(ctx.consts), ctx)
+
+
 def test_local_pl_is_min_of_growth_and_root():
     for eta0 in (1e-4, 1.0):
         ctx = _ctx(eta0=eta0)
-        eta, evals, _ = schedules.build(PLSchedule(kind="local_pl")).step((), ctx)
+        eta, evals, _ = _step(PLSchedule(kind="local_pl"), ctx)
         root = th.local_step(1.3, 11.0, 2.2, 0.7)
         growth = eta0 * (1 + eta0**1.01) ** 1.5
         assert float(eta) == pytest.approx(min(growth, float(root)), rel=1e-14)
@@ -55,7 +65,7 @@ def test_local_pl_is_min_of_growth_and_root():
 
 def test_global_pl_uses_k_bar():
     ctx = _ctx(eta0=1.0)
-    eta, _, _ = schedules.build(PLSchedule(kind="global_pl")).step((), ctx)
+    eta, _, _ = _step(PLSchedule(kind="global_pl"), ctx)
     kbar = th.K_bar(3.0, 1.0, 1.3, 1.0, 9.0, 3.0, 0.9, 0.95, 0.5)
     assert float(eta) == pytest.approx(1.0 / float(kbar), rel=1e-14)
 
@@ -67,7 +77,7 @@ def test_growth_cap_formula():
 
 
 def test_xu_step_is_root_of_the_cubic():
-    eta, _, _ = schedules.build(XuSchedule(kind="xu2023")).step((), _ctx())
+    eta, _, _ = _step(XuSchedule(kind="xu2023"), _ctx())
     a = 0.8 * 2.5
     g = 0.5 * 2.0 - eta * a - 1.3 * eta / 2 * (1.5 * 9.0 + eta * a) ** 2
     assert abs(float(g)) < 1e-12 and float(eta) > 0
@@ -78,10 +88,8 @@ def test_backtracking_matches_a_python_loop(variant):
     def f(eta):  # a loss along the ray with a minimum at 0.3
         return 0.7 - 2.0 * eta + 2.0 / 0.6 * eta**2
 
-    sched = schedules.build(
-        BacktrackingSchedule(kind="backtracking", variant=variant, max_evals=40)
-    )
-    eta, evals, _ = sched.step((), _ctx(loss_after=f))
+    eta, evals, _ = _step(BacktrackingSchedule(kind="backtracking", variant=variant,
+                                               max_evals=40), _ctx(loss_after=f))
     ref, n = 1.0, 1
     while not f(ref) <= 0.7 - 0.9 * 2.0 * (ref if variant == "armijo" else 1.0) and n < 40:
         ref, n = ref * 0.1, n + 1
@@ -91,6 +99,37 @@ def test_backtracking_matches_a_python_loop(variant):
 
 
 def test_backtracking_gives_up_after_max_evals():
-    sched = schedules.build(BacktrackingSchedule(kind="backtracking", max_evals=5))
-    eta, evals, _ = sched.step((), _ctx(loss_after=lambda e: jnp.asarray(np.inf)))
+    eta, evals, _ = _step(BacktrackingSchedule(kind="backtracking", max_evals=5),
+                          _ctx(loss_after=lambda e: jnp.asarray(np.inf)))
     assert int(evals) == 5 and float(eta) == pytest.approx(1e-4)
+
+
+def test_spec_parameters_reach_the_schedule():
+    """c, d, eta0 come from the schedule's own spec, not from the run's theory constants."""
+    ctx = _ctx(eta0=0.5, K=1e-9)  # 1/K_t huge: the growth cap binds
+    eta, _, _ = _step(PLSchedule(kind="local_pl", d=2.0), ctx)
+    assert float(eta) == pytest.approx(0.5 * (1 + 0.5**2) ** 1.5, rel=1e-14)
+    eta, _, _ = _step(PLSchedule(kind="local_pl", eta0=0.25, d=2.0), ctx)  # a number wins
+    assert float(eta) == pytest.approx(0.25 * (1 + 0.25**2) ** 1.5, rel=1e-14)
+    kbar = th.K_bar(3.0, 0.5, 1e-9, 1.0, 9.0, 3.0, 0.9, 0.95, 0.3)
+    eta, _, _ = _step(PLSchedule(kind="global_pl", c=0.3, d=2.0), ctx)
+    assert float(eta) == pytest.approx(min(0.5 * 1.25**1.5, 1 / float(kbar)), rel=1e-14)
+
+
+def test_constant_takes_a_number_or_the_familys_named_step():
+    ctx = _ctx(eta0=0.125)
+    assert float(_step(ConstantSchedule(kind="constant", eta=0.3), ctx)[0]) == 0.3
+    assert float(_step(ConstantSchedule(kind="constant", eta="thm1"), ctx)[0]) == 0.125
+
+
+@pytest.mark.parametrize("k", [0, 3, 10_000])
+def test_power_schedule_is_bounded_below(k):
+    spec = PowerSchedule(kind="power", eta0=0.2, power=0.5, eta_min=1e-3)
+    eta, _, _ = _step(spec, StepContext(t=jnp.asarray(k)))
+    assert float(eta) == pytest.approx(max(0.2 * (k + 1) ** -0.5, 1e-3), rel=1e-14)
+
+
+def test_growth_cap_takes_numpy_arrays():
+    t = np.arange(4.0)
+    np.testing.assert_allclose(np.asarray(growth_cap(t, 0.1, 2.0)), 0.1 * 1.01 ** (t / 2),
+                               rtol=1e-14)

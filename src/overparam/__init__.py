@@ -5,7 +5,8 @@
     res.runs, res.steps, res.checks      # pandas DataFrames
 
 Importing overparam is light (no JAX, pandas or matplotlib until a run needs them) and leaves
-the process's JAX platform alone unless ``OVERPARAM_PLATFORM`` is set (see ``overparam._jax``).
+the process's JAX platform alone unless asked: ``OVERPARAM_PLATFORM=cpu`` in the environment or
+``overparam.set_platform("cpu")`` before the first computation (see ``overparam._jax``).
 """
 
 from __future__ import annotations
@@ -53,6 +54,15 @@ def run(
         ex.close()
 
 
+def set_platform(name: str) -> None:
+    """Run JAX (overparam's and the rest of the process's) on ``name``: ``cpu``, ``cuda``, or a
+    comma-separated preference list. Call it before the first computation: JAX picks its
+    backend once per process."""
+    from overparam._jax import set_platform as _set
+
+    _set(name)
+
+
 def list_experiments() -> list[str]:
     """Ids of every registered experiment."""
     from overparam.experiments import all_experiments
@@ -60,4 +70,4 @@ def list_experiments() -> list[str]:
     return [e.id for e in all_experiments()]
 
 
-__all__ = ["__version__", "list_experiments", "run"]
+__all__ = ["__version__", "list_experiments", "run", "set_platform"]

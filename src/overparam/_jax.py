@@ -4,7 +4,8 @@ Every module that uses JAX imports this one (a test enforces it), so float64 is 
 array is made. Importing overparam itself imports no JAX.
 
 The platform is JAX's choice unless ``OVERPARAM_PLATFORM`` names one (``cpu``, ``cuda``): only
-then is ``JAX_PLATFORMS`` set, and only if the process has not set it. The ``overparam``
+then is ``JAX_PLATFORMS`` set, and only if the process has not set it; ``set_platform`` (also
+``overparam.set_platform``) is the explicit call. The ``overparam``
 command sets ``OVERPARAM_PLATFORM=cpu`` for itself when it is unset, so the CLI runs on the
 CPU by default.
 
@@ -50,6 +51,19 @@ def _machine_tag() -> str:
     except OSError:
         info += platform.processor()
     return f"jaxlib-{jaxlib.__version__}-{hashlib.sha256(info.encode()).hexdigest()[:12]}"
+
+
+def set_platform(name: str) -> None:
+    """Make ``name`` JAX's platform for this process; refused once a backend is running."""
+    from jax._src import xla_bridge
+
+    if getattr(xla_bridge, "backends_are_initialized", lambda: False)():
+        current = jax.default_backend()
+        if name.split(",")[0] == current:
+            return
+        raise RuntimeError(f"JAX already runs on {current}; call set_platform({name!r}) "
+                           "before the first computation")
+    jax.config.update("jax_platforms", name)
 
 
 def cache_dir() -> Path | None:
@@ -103,4 +117,4 @@ def cache_stats() -> dict[str, int]:
 jax.monitoring.register_event_listener(_count_cache_event)
 _enable_cache()
 
-__all__ = ["cache_dir", "cache_stats", "jax"]
+__all__ = ["cache_dir", "cache_stats", "jax", "set_platform"]

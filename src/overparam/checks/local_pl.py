@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from overparam.checks.core import inequality, not_applicable
+from overparam.schedules.base import growth_cap
 
 P = "A"
 GROWTH_RTOL = 1e-9
@@ -21,7 +22,7 @@ def thm32_conditions(steps: pd.DataFrame, c: dict) -> str:
         return f"eta0 = {c['eta0']:.3g} outside (0, eta_max = {c['eta_max']:.3g}]"
     t = steps["step"].to_numpy(float)[:-1]
     eta = steps["eta"].to_numpy()[:-1]
-    cap = np.minimum(c["eta0"] * np.exp(0.5 * t * np.log1p(c["eta0"] ** c["d"])),
+    cap = np.minimum(np.asarray(growth_cap(t, c["eta0"], c["d"])),
                      1.0 / steps["K_t"].to_numpy()[:-1])
     bad = (eta < c["eta0"] * (1 - GROWTH_RTOL)) | (eta > cap * (1 + GROWTH_RTOL))
     if bad.any():

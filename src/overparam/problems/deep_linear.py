@@ -17,7 +17,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from overparam import _jax  # noqa: F401  (float64)
+from overparam import (
+    _jax,  # noqa: F401  (float64)
+    schedules,
+)
 from overparam.checks.deep_linear import run_checks
 from overparam.data.synthetic import load_data, make_synthetic
 from overparam.errors import SpecError
@@ -34,6 +37,7 @@ from overparam.problems.protocol import (
     divergence_threshold,
 )
 from overparam.resources import Term, rows_terms
+from overparam.schedules import Schedule, StepContext
 from overparam.spec import InlineData, NpyData, Setting
 from overparam.spec.deep_linear import PROBLEM
 from overparam.theory import deep_linear as th
@@ -132,7 +136,7 @@ def theory_constants(setting: Setting, inst: Instance) -> dict[str, float]:
     return out
 
 
-LOOP_CONSTS = ("a_N", "eta", "eta_star", "L_star", "L0")
+LOOP_CONSTS = ("a_N", "eta_star", "L_star", "L0")
 
 
 class Carry(NamedTuple):
@@ -142,17 +146,20 @@ class Carry(NamedTuple):
     dist_prev: jax.Array  # ‖V(t−1) − W*‖_X
     t: jax.Array
     alive: jax.Array
+    sched: Any  # the schedule's state
 
 
-def initial_carry(inst: Instance, consts: dict[str, Any]) -> Carry:
+def initial_carry(inst: Instance, schedule: Schedule, consts: dict[str, Any]) -> Carry:
     params = tuple(jnp.asarray(W) for W in inst.Ws)
     V0 = inst.V0
     nan = jnp.asarray(jnp.nan)
     return Carry(params=params, twin=jnp.asarray(V0), pred=jnp.full(V0.shape, jnp.nan),
-                 dist_prev=nan, t=jnp.zeros(()), alive=jnp.ones((), bool))
+                 dist_prev=nan, t=jnp.zeros(()), alive=jnp.ones((), bool),
+                 # the named step sizes (thm1, thm4, data_norm) are resolved into eta
+                 sched=schedule.init({**consts, "eta0": consts["eta"]}))
 
 
-def make_step(setting: Setting, widths: list[int]):
+def make_step(setting: Setting, schedule: Schedule, widths: list[int]):
     """The per-seed step: observe V(t) and the twin W(t), update both; returns (carry, row)."""
     prob = setting.problem
     loss = deep_losses.make_loss(prob.loss, prob.ridge)
@@ -178,7 +185,8 @@ def make_step(setting: Setting, widths: list[int]):
         else:
             sig, sig_nN, sig_rhs = nan3
         ok = alive_after(carry.alive, lval, c["diverge_at"], ltw)
-        eta, eta_s = c["eta"], c["eta_star"]
+        eta, _, sched = schedule.step(carry.sched, StepContext(t=k))
+        eta_s = c["eta_star"]
         new_params = tuple(jnp.where(ok, W - eta * G, W)
                            for W, G in zip(carry.params, grads, strict=True))
         E, Et = jnp.maximum(lval - c["L_star"], 0.0), jnp.maximum(ltw - c["L_star"], 0.0)
@@ -195,7 +203,7 @@ def make_step(setting: Setting, widths: list[int]):
         new = Carry(
             params=new_params, twin=jnp.where(ok, carry.twin - eta_s * gtw, carry.twin),
             pred=V - eta_s * gV, dist_prev=jnp.sqrt(dist), t=carry.t + jnp.where(ok, eta, 0.0),
-            alive=ok,
+            alive=ok, sched=sched,
         )
         return new, row
 
@@ -206,12 +214,13 @@ def make_step(setting: Setting, widths: list[int]):
 def prepare(setting: Setting, insts: list[Instance]) -> Prepared:
     """Constants, carries, data and step for a batch of seeds of one setting."""
     consts = [theory_constants(setting, inst) for inst in insts]
-    carries = [initial_carry(inst, c) for inst, c in zip(insts, consts, strict=True)]
+    schedule = schedules.build(setting.schedule)
+    carries = [initial_carry(inst, schedule, c) for inst, c in zip(insts, consts, strict=True)]
     data = [{"X": i.X, "Y": i.Y, "U": i.lc.U, "W_star": i.lc.W_star,
              "consts": {**{k: np.float64(c[k]) for k in LOOP_CONSTS},
                         "diverge_at": np.float64(divergence_threshold(setting, c["L0"]))}}
             for i, c in zip(insts, consts, strict=True)]
-    return Prepared(consts, carries, data, make_step(setting, insts[0].widths))
+    return Prepared(consts, carries, data, make_step(setting, schedule, insts[0].widths))
 
 
 def derive(steps: Any, c: dict[str, Any]) -> None:

@@ -18,7 +18,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from overparam import _jax  # noqa: F401  (float64)
+from overparam import (
+    _jax,  # noqa: F401  (float64)
+    schedules,
+)
 from overparam.checks.directional import run_checks
 from overparam.data import linear_classifier as spherical
 from overparam.errors import SpecError
@@ -34,6 +37,7 @@ from overparam.problems.protocol import (
     divergence_threshold,
 )
 from overparam.resources import Term, rows_terms
+from overparam.schedules import StepContext
 from overparam.spec import GaussianInit, Setting
 from overparam.spec.linear_classifier import PROBLEM
 from overparam.theory import directional as th
@@ -143,15 +147,7 @@ class Carry(NamedTuple):
     key: jax.Array
     t: jax.Array
     alive: jax.Array
-
-
-def _eta_fn(setting: Setting):
-    """η_k for the schedule: constant, or max(η0 (k+1)^−p, η_min)."""
-    s = setting.schedule
-    if s.kind == "power":
-        return lambda k: jnp.maximum(s.eta0 * (k + 1.0) ** (-s.power), s.eta_min)
-    eta = float(s.eta)
-    return lambda k: jnp.asarray(eta)
+    sched: Any  # the schedule's state
 
 
 def _rule(data: dict) -> pop.PlaneRule:
@@ -162,7 +158,7 @@ def make_step(setting: Setting, dist: spherical.Spherical, N: int):
     """The per-seed step: measure the iterate, then move it by the setting's dynamics."""
     prob = setting.problem
     dyn = prob.dynamics
-    eta_fn = _eta_fn(setting)
+    schedule = schedules.build(setting.schedule)
     induced = dyn.kind == "induced_flow"
     flow = dyn.kind in ("flow", "induced_flow")
     sample_grad = getattr(dyn, "gradient", "population") == "sample"
@@ -209,7 +205,7 @@ def make_step(setting: Setting, dist: spherical.Spherical, N: int):
         w = w_of(params)
         loss, g = pop.loss_and_grad(w, data["v"], _rule(data))
         nw, wbar, _, theta = pop.frame(w, data["v"])
-        eta = eta_fn(k)
+        eta, _, sched = schedule.step(carry.sched, StepContext(t=k))
         key, sub = jax.random.split(carry.key)
         if flow:
             new, solved = solve(params, carry.t, eta, data)
@@ -240,7 +236,7 @@ def make_step(setting: Setting, dist: spherical.Spherical, N: int):
         kept = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, params)
         # t moves on even when the step fails: the row that records the failure has its own
         # time t_k = t_{k-1} + η_{k-1} (figures index the rows by t)
-        return Carry(kept, key, carry.t + eta, ok), row
+        return Carry(kept, key, carry.t + eta, ok, sched), row
 
     return step
 
@@ -266,10 +262,12 @@ def prepare(setting: Setting, insts: list[Instance]) -> Prepared:
     """Constants, carries, data and step for a batch of seeds of one setting."""
     consts = [theory_constants(setting, inst) for inst in insts]
     induced = setting.problem.dynamics.kind == "induced_flow"
+    schedule = schedules.build(setting.schedule)
     carries = []
-    for inst in insts:
+    for inst, c in zip(insts, consts, strict=True):
         params = (inst.we0,) if induced else tuple(inst.Ws)
-        carries.append(Carry(params, inst.key, np.float64(0.0), np.bool_(True)))
+        carries.append(Carry(params, inst.key, np.float64(0.0), np.bool_(True),
+                             schedule.init(c)))
     data = [{"v": i.v, "r": i.rule.r, "r_w": i.rule.r_w, "x": i.rule.x, "x_w": i.rule.x_w,
              "X": i.X, "y": i.y, "c0": np.float64(c["c0"]),
              "diverge_at": np.float64(divergence_threshold(setting, _initial_loss(i)))}

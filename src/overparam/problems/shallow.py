@@ -14,7 +14,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from overparam import _jax  # noqa: F401  (float64)
+from overparam import (
+    _jax,  # noqa: F401  (float64)
+    schedules,
+)
 from overparam.checks.near_isometry import run_checks
 from overparam.data import shallow as shallow_data
 from overparam.errors import SpecError
@@ -31,6 +34,7 @@ from overparam.problems.protocol import (
     divergence_threshold,
 )
 from overparam.resources import Term, rows_terms
+from overparam.schedules import StepContext
 from overparam.spec import OmegaInit, Setting
 from overparam.spec.shallow import PROBLEM
 from overparam.theory import near_isometry as th
@@ -212,6 +216,7 @@ class Carry(NamedTuple):
     t: jax.Array
     alive: jax.Array
     path: jax.Array
+    sched: Any  # the schedule's state
 
 
 def _tree_norm(tree) -> jax.Array:
@@ -230,6 +235,7 @@ def make_step(setting: Setting, classify: bool):
     batch = prob.dynamics.batch if sgd else 0
     every, lazy = prob.ntk_every, prob.lazy
     nan = jnp.asarray(jnp.nan)
+    schedule = schedules.build(setting.schedule)
 
     def net(p, X):
         return sh.forward(p[0], p[1], X, act.fn)
@@ -248,7 +254,8 @@ def make_step(setting: Setting, classify: bool):
     def step(carry: Carry, data: dict[str, Any], k: jax.Array):
         X, Y, c = data["X"], data["Y"], data["consts"]
         p0 = (data["W0"], data["V0"])
-        scale, eta = c["scale"], c["eta"]
+        scale = c["scale"]
+        eta, _, sched = schedule.step(carry.sched, StepContext(t=k))
 
         def loss(p):
             Zp = net(p, X)
@@ -282,7 +289,7 @@ def make_step(setting: Setting, classify: bool):
                                               data["Y_test"])
         ok = alive_after(carry.alive, L, c["diverge_at"])
         if sgd:
-            new_params, new_lin, moved, dt = _epoch(carry, data, k, p0)
+            new_params, new_lin, moved, dt = _epoch(carry, data, k, p0, eta)
         else:
             new_params = jax.tree_util.tree_map(lambda x, d: x - eta * d, params, g)
             if lazy:
@@ -299,10 +306,11 @@ def make_step(setting: Setting, classify: bool):
         out["t"], out["alive"] = carry.t, carry.alive
         out["stop"] = L <= c["target"]
         new = Carry(keep(new_params, params), keep(new_lin, carry.lin),
-                    carry.t + jnp.where(ok, dt, 0.0), ok, carry.path + jnp.where(ok, moved, 0.0))
+                    carry.t + jnp.where(ok, dt, 0.0), ok, carry.path + jnp.where(ok, moved, 0.0),
+                    sched)
         return new, out
 
-    def _epoch(carry: Carry, data, k, p0):
+    def _epoch(carry: Carry, data, k, p0, eta):
         """One pass over a fresh permutation in minibatches (the last one partial)."""
         X, Y, c = data["X"], data["Y"], data["consts"]
         n = X.shape[1]
@@ -323,16 +331,16 @@ def make_step(setting: Setting, classify: bool):
             ib, m = xs
             Xb, Yb = X[:, ib], Y[:, ib]
             g = jax.grad(lambda q: batch_loss(net, q, Xb, Yb, m))(p)
-            p_new = jax.tree_util.tree_map(lambda x, d: x - c["eta"] * d, p, g)
+            p_new = jax.tree_util.tree_map(lambda x, d: x - eta * d, p, g)
             if lazy:
                 gl = jax.grad(lambda q: batch_loss(lambda r, Xc: lin_net(r, p0, Xc),
                                                    q, Xb, Yb, m))(pl)
-                pl = jax.tree_util.tree_map(lambda x, d: x - c["eta"] * d, pl, gl)
-            return (p_new, pl, path + c["eta"] * _tree_norm(g)), None
+                pl = jax.tree_util.tree_map(lambda x, d: x - eta * d, pl, gl)
+            return (p_new, pl, path + eta * _tree_norm(g)), None
 
         (p, pl, moved), _ = jax.lax.scan(one, (carry.params, carry.lin, jnp.zeros(())),
                                          (idx, mask))
-        return p, pl, moved, c["eta"] * nb
+        return p, pl, moved, eta * nb
 
     return step
 
@@ -343,13 +351,16 @@ def prepare(setting: Setting, insts: list[Instance]) -> Prepared:
     consts = [theory_constants(setting, inst) for inst in insts]
     carries, data = [], []
     prob = setting.problem
+    schedule = schedules.build(setting.schedule)
     for inst, c in zip(insts, consts, strict=True):
         p0 = (jnp.asarray(inst.W0), jnp.asarray(inst.V0))
-        carries.append(Carry(p0, p0, jnp.zeros(()), jnp.ones((), bool), jnp.zeros(())))
+        # the named step sizes (thm2, ntk) are resolved into the theory constant eta
+        carries.append(Carry(p0, p0, jnp.zeros(()), jnp.ones((), bool), jnp.zeros(()),
+                             schedule.init({**c, "eta0": c["eta"]})))
         d = inst.data
         X_test, Y_test = (d.X_test, d.Y_test) if d.classify else (d.X[:, :1], d.Y[:, :1])
         target = -np.inf if prob.target_loss is None else prob.target_loss
-        loop = {"scale": c["loss_scale"], "eta": c["eta"], "h0": c["h0"],
+        loop = {"scale": c["loss_scale"], "h0": c["h0"],
                 "rate14": c["rate14"], "target": target, "mean": prob.loss == "mean",
                 "diverge_at": divergence_threshold(setting, c["h0"])}
         data.append({

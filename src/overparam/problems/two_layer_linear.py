@@ -34,7 +34,7 @@ from overparam.problems.protocol import (
 )
 from overparam.resources import Term, rows_terms
 from overparam.schedules import Schedule, StepContext
-from overparam.spec import InlineData, NpyData, Setting
+from overparam.spec import InlineData, NpyData, PLSchedule, Setting, XuSchedule
 from overparam.spec.two_layer_linear import PROBLEM
 from overparam.theory import local_pl as th
 
@@ -49,9 +49,6 @@ COLUMNS = (
 TABLE2_KEYS = ("lambda_plus", "lambda_minus", "Delta", "Delta_plus", "Delta_minus", "beta1",
                "beta2", "alpha1", "alpha2")
 
-#: Thm 3.2 reference constants for schedules that do not set c, d (the paper's experiments).
-DEFAULT_C, DEFAULT_D = 0.5, 1.01
-XU_C1, XU_C2 = 0.5, 1.5
 
 
 class Instance(NamedTuple):
@@ -92,9 +89,14 @@ def build_instance(setting: Setting, seed: int, base_dir: Path) -> Instance:
     return Instance(X, Y, W1, W2, np.float64(lc.K), np.float64(lc.mu), lc.W_star, lc.l_star)
 
 
+def _default(model: type, name: str) -> float:
+    return model.model_fields[name].default
+
+
 def schedule_cd(setting: Setting) -> tuple[float, float]:
+    """Theorem 3.2's c, d: the schedule's, else eq 19's defaults (the paper's experiments)."""
     s = setting.schedule
-    return (getattr(s, "c", DEFAULT_C), getattr(s, "d", DEFAULT_D))
+    return (getattr(s, "c", _default(PLSchedule, "c")), getattr(s, "d", _default(PLSchedule, "d")))
 
 
 def theory_constants(setting: Setting, inst: Instance) -> dict[str, float]:
@@ -132,7 +134,8 @@ def theory_constants(setting: Setting, inst: Instance) -> dict[str, float]:
         "sigma_min_T2_0": s2min, "sigma_max_T2_0": s2max,
         "rate_this_global": float(th.rate_this_global(inst.mu, inst.K, t2["alpha1"], t2["alpha2"])),
         "rate_xu_global": float(
-            th.rate_xu_global(inst.mu, inst.K, t2["alpha1"], t2["alpha2"], XU_C1, XU_C2)
+            th.rate_xu_global(inst.mu, inst.K, t2["alpha1"], t2["alpha2"],
+                              _default(XuSchedule, "c1"), _default(XuSchedule, "c2"))
         ),
         "rate_this_local0": float(th.rate_this_local(inst.mu, inst.K, s2min, s2max)),
         "rate_prior_local0": float(th.rate_prior_local(inst.mu, inst.K, s2min, s2max)),
@@ -144,7 +147,7 @@ def theory_constants(setting: Setting, inst: Instance) -> dict[str, float]:
 
 
 #: The subset of theory constants carried into the compiled loop.
-LOOP_CONSTS = ("K", "mu", "l_star", "L0", "c", "d", "alpha1", "alpha2", "beta2", "eta0",
+LOOP_CONSTS = ("K", "mu", "l_star", "L0", "c", "alpha1", "alpha2", "beta2", "eta0",
                "mu_bar", "rho_bar0", "Delta_tilde")
 
 
@@ -222,9 +225,9 @@ def make_step(setting: Setting, schedule: Schedule, plain: bool):
             return jnp.maximum(new - c["l_star"], 0.0)
 
         ctx = StepContext(
-            t=carry.step.astype(jnp.float64), L=gap, grad_norm2=gn2, gradl_norm=gradl_norm,
-            W_fro=jnp.linalg.norm(W), s2min_T=s2min_T, s2max_T=s2max_T, smax_W=smax_W,
-            consts=c, loss_after=loss_after,
+            t=carry.step.astype(jnp.float64), L=gap, grad_norm2=gn2, loss_after=loss_after,
+            consts=c, gradl_norm=gradl_norm, W_fro=jnp.linalg.norm(W), s2min_T=s2min_T,
+            s2max_T=s2max_T, smax_W=smax_W,
         )
         eta, n_evals, sched = schedule.step(carry.sched, ctx)
         ok = alive_after(carry.alive, lval, c["diverge_at"], eta)

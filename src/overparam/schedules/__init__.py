@@ -1,33 +1,36 @@
-"""Step-size schedules: one module each, built from a validated schedule spec."""
+"""Step-size schedules: one module each; ``build`` makes one from its validated spec.
+
+Which family accepts which schedule is the family's rule (its ``spec.<kind>.fit``); every
+family that steps with a schedule calls it through the same :class:`Schedule` interface.
+"""
 
 from __future__ import annotations
 
-from overparam.schedules.backtracking import backtracking
-from overparam.schedules.base import Schedule, StepContext
-from overparam.schedules.constant import constant
-from overparam.schedules.global_pl import global_pl
-from overparam.schedules.local_pl import local_pl
-from overparam.schedules.plain import plain_inverse_k
+from collections.abc import Callable
+from importlib import import_module
+
+from overparam.schedules.base import Schedule, StepContext, growth_cap
+
+#: schedule kind -> (module, factory); the factory takes the validated schedule spec.
+FACTORIES: dict[str, tuple[str, str]] = {
+    "constant": ("constant", "constant"),
+    "power": ("power", "power"),
+    "local_pl": ("local_pl", "local_pl"),
+    "global_pl": ("global_pl", "global_pl"),
+    "xu2023": ("xu2023", "xu2023"),
+    "backtracking": ("backtracking", "backtracking"),
+    "plain_inverse_k": ("plain", "plain_inverse_k"),
+}
 
 
 def build(spec) -> Schedule:
     """The Schedule for a validated schedule spec."""
-    kind = spec.kind
-    if kind == "constant":
-        return constant()
-    if kind == "local_pl":
-        return local_pl()
-    if kind == "global_pl":
-        return global_pl()
-    if kind == "xu2023":
-        from overparam.schedules.xu2023 import xu2023
-
-        return xu2023(spec.c1, spec.c2, spec.measured)
-    if kind == "backtracking":
-        return backtracking(spec.eta_bt, spec.tau, spec.gamma, spec.variant, spec.max_evals)
-    if kind == "plain_inverse_k":
-        return plain_inverse_k()
-    raise ValueError(f"unknown schedule kind {kind}")
+    try:
+        module, name = FACTORIES[spec.kind]
+    except KeyError:
+        raise ValueError(f"unknown schedule kind {spec.kind}") from None
+    factory: Callable = getattr(import_module(f"overparam.schedules.{module}"), name)
+    return factory(spec)
 
 
-__all__ = ["Schedule", "StepContext", "build"]
+__all__ = ["FACTORIES", "Schedule", "StepContext", "build", "growth_cap"]

@@ -13,7 +13,10 @@ from overparam import _jax  # noqa: F401  (float64)
 from overparam.schedules.base import Schedule
 
 
-def backtracking(eta_bt: float, tau: float, gamma: float, variant: str, max_evals: int) -> Schedule:
+def backtracking(spec) -> Schedule:
+    eta_bt, tau, gamma, variant, max_evals = (spec.eta_bt, spec.tau, spec.gamma, spec.variant,
+                                              spec.max_evals)
+
     def step(state, ctx):
         def slope(eta):
             return gamma * ctx.grad_norm2 * (eta if variant == "armijo" else 1.0)

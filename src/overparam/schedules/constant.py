@@ -1,15 +1,15 @@
-"""Constant step η_t = η0 (Theorem 3.2 with η_t = η0; bound eq 17)."""
+"""Constant step η_t = η0 (paper A Thm 3.2 with η_t = η0, bound eq 17; papers B, C, D)."""
 
 from __future__ import annotations
 
-import jax.numpy as jnp
+import numpy as np
 
 from overparam import _jax  # noqa: F401  (float64)
-from overparam.schedules.base import Schedule
+from overparam.schedules.base import ONE_EVAL, Schedule, initial_eta
 
 
-def constant() -> Schedule:
-    return Schedule(
-        init=lambda consts: (),
-        step=lambda state, ctx: (ctx.consts["eta0"], jnp.ones((), jnp.int32), state),
-    )
+def constant(spec) -> Schedule:
+    def init(consts):
+        return np.float64(initial_eta(spec.eta, consts))  # host state: the engine stacks seeds
+
+    return Schedule(init=init, step=lambda eta, ctx: (eta, ONE_EVAL, eta))

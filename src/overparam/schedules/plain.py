@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import jax.numpy as jnp
-
 from overparam import _jax  # noqa: F401  (float64)
-from overparam.schedules.base import Schedule
+from overparam.schedules.base import ONE_EVAL, Schedule
 
 
-def plain_inverse_k() -> Schedule:
-    return Schedule(
-        init=lambda consts: (),
-        step=lambda state, ctx: (1.0 / ctx.consts["K"], jnp.ones((), jnp.int32), state),
-    )
+def plain_inverse_k(spec) -> Schedule:
+    return Schedule(init=lambda consts: (),
+                    step=lambda state, ctx: (1.0 / ctx.consts["K"], ONE_EVAL, state))

@@ -6,21 +6,19 @@ A7); ``measured=True`` uses the measured σ²(T_t) instead.
 
 from __future__ import annotations
 
-import jax.numpy as jnp
-
 from overparam import _jax  # noqa: F401  (float64)
-from overparam.schedules.base import Schedule
+from overparam.schedules.base import ONE_EVAL, Schedule
 from overparam.theory import local_pl as th
 
 
-def xu2023(c1: float, c2: float, measured: bool) -> Schedule:
+def xu2023(spec) -> Schedule:
     def step(state, ctx):
         c = ctx.consts
         a = ctx.gradl_norm * ctx.W_fro
-        if measured:
+        if spec.measured:
             eta = th.xu_step_measured(ctx.s2min_T, ctx.s2max_T, c["K"], a)
         else:
-            eta = th.xu_step(c1, c2, c["alpha1"], c["alpha2"], c["K"], a)
-        return eta, jnp.ones((), jnp.int32), state
+            eta = th.xu_step(spec.c1, spec.c2, c["alpha1"], c["alpha2"], c["K"], a)
+        return eta, ONE_EVAL, state
 
     return Schedule(init=lambda consts: (), step=step)
