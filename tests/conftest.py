@@ -66,3 +66,13 @@ def reproduced(tmp_path_factory: pytest.TempPathFactory) -> Path:
     res = CliRunner().invoke(app, ["reproduce", "--quick", "--out", str(out), "--no-progress"])
     assert res.exit_code == 0, res.output
     return out
+
+
+@pytest.fixture(autouse=True)
+def _restore_mp_precision():
+    """A test that sets mpmath's global precision does not change the next test's."""
+    import mpmath
+
+    dps = mpmath.mp.dps
+    yield
+    mpmath.mp.dps = dps

@@ -18,7 +18,12 @@ from scipy import integrate, special, stats
 from overparam.models import activations as A
 from overparam.numerics import hermite as H
 
-mp.mp.dps = 30
+
+@pytest.fixture(autouse=True)
+def _mp_digits():
+    """30 digits for this module's references, whatever another module left set."""
+    with mp.workdps(30):
+        yield
 
 SMOOTH = ("gelu", "softplus", "sigmoid", "tanh")
 SCALES = (0.05, 1.0, 3.0)

@@ -399,7 +399,7 @@ def one_run(results):
 
 
 def _status(steps, c, setting):
-    return {r["check"]: r["status"] for r in run_checks(steps, c, setting)}
+    return {r["check"]: r["status"] for r in run_checks(setting, steps, c)}
 
 
 def test_checks_hold_on_the_run(one_run):

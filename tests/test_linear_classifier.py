@@ -20,6 +20,7 @@ from overparam.errors import SpecError
 from overparam.models import linear_classifier as model
 from overparam.problems import linear_classifier as lc
 from overparam.spec import expand, validate_spec
+from overparam.theory import directional_curves as curves
 
 
 def _spec(dynamics=None, depth=1, eta=0.1, steps=20, **problem):
@@ -75,9 +76,9 @@ def test_paper_construction_is_balanced_only_at_unit_norm():
 
 def test_switch_time_interpolates_the_sign_change():
     t = np.array([0.0, 1.0, 2.0, 3.0])
-    assert lc._switch(t, np.array([-3.0, -1.0, 1.0, 2.0])) == (2, 1.5)
-    assert lc._switch(t, np.array([0.5, 1.0, 1.0, 2.0])) == (0, 0.0)
-    row, T = lc._switch(t, -np.ones(4))
+    assert curves._switch(t, np.array([-3.0, -1.0, 1.0, 2.0])) == (2, 1.5)
+    assert curves._switch(t, np.array([0.5, 1.0, 1.0, 2.0])) == (0, 0.0)
+    row, T = curves._switch(t, -np.ones(4))
     assert row == -1 and math.isnan(T)
 
 
@@ -166,7 +167,7 @@ def test_flow_checks_hold_and_catch_a_corrupted_bound(tmp_path):
     mid = len(steps) // 2
     steps.loc[mid, "bound_lower"] = steps.loc[mid, "cos_theta"] + 1e-3  # claims too much
     steps.loc[mid, "grad_tangential"] += 1e-6
-    bad = {r["check"]: r["status"] for r in run_checks(steps, c, setting)}
+    bad = {r["check"]: r["status"] for r in run_checks(setting, steps, c)}
     assert bad["D.thm3.lower"] == "violated" and bad["D.lemma2"] == "violated"
 
 

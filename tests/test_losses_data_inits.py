@@ -103,3 +103,23 @@ def test_gaussian_p_and_orthogonal():
     )
     np.testing.assert_allclose(W1 @ W1.T, 4 * np.eye(6), atol=1e-12)
     np.testing.assert_allclose(W2 @ W2.T, 4 * np.eye(5), atol=1e-12)
+
+
+def test_a_user_npy_is_read_once_while_unchanged(tmp_path, monkeypatch):
+    """Every seed and setting reuses one read; a rewritten file is read again."""
+    import os
+
+    from overparam.data import synthetic
+
+    f = tmp_path / "X.npy"
+    np.save(f, np.arange(6.0).reshape(3, 2))
+    reads = []
+    real_load = np.load
+    monkeypatch.setattr(synthetic.np, "load", lambda *a, **k: reads.append(a) or real_load(*a, **k))
+    first = synthetic.load_npy(f, "problem.data.X")
+    for _ in range(4):
+        assert synthetic.load_npy(f, "problem.data.X") is first
+    assert len(reads) == 1 and not first.flags.writeable
+    np.save(f, np.ones((3, 2)))
+    os.utime(f, ns=(1, 1))  # a new modification time even on a coarse clock
+    assert synthetic.load_npy(f, "problem.data.X").sum() == 6.0 and len(reads) == 2

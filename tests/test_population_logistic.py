@@ -21,7 +21,7 @@ def _rule(dist, level=4):
 
 def _circle_reference(nw: float, th: float) -> list[float]:
     """(∂L/∂w̄, ∂L/∂e, L) on U(S¹) by 30-digit quadrature, split at every kink."""
-    mp.mp.dps = 30
+    mp.mp.dps = 30  # conftest restores the precision after the test
     nw, th = mp.mpf(nw), mp.mpf(th)
 
     def f(phi, comp):

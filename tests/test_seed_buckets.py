@@ -73,3 +73,23 @@ def test_a_rerun_with_other_seeds_compiles_nothing(tmp_path, first, second):
     assert warm["misses"] == 0 and warm["hits"] > 0
     # the seeds both runs share have the same numbers, bit for bit
     assert {k: warm["loss"][k] for k in cold["loss"]} == cold["loss"]
+
+
+def test_the_in_memory_executable_cache_is_bounded(monkeypatch):
+    """Settings that share a key reuse one executable; the oldest are dropped past the bound."""
+    from overparam import engine
+
+    monkeypatch.setattr(engine, "COMPILED_MAX", 2)
+    monkeypatch.setattr(engine, "_COMPILED", engine.OrderedDict())
+
+    def step(c, d, k):
+        return c + d, {"x": c}
+
+    def run(key):
+        return engine.run_chunks(step, np.ones((1, 2)), np.ones((1, 2)), 3, 3,
+                                 lambda s, r: None, cache_key=key)
+
+    for key in ("a", "b", "a", "c"):  # "a" is used again, so "b" is the oldest when "c" comes
+        carry, _ = run(key)
+        np.testing.assert_array_equal(np.asarray(carry), [[4.0, 4.0]])
+    assert [k[0] for k in engine._COMPILED] == ["a", "c"]

@@ -267,7 +267,7 @@ def test_kernel_56_error_shrinks_like_inverse_root_width():
         for seed in range(6):
             W0 = np.random.default_rng(seed).standard_normal((d1, 6))
             phi0 = np.asarray(act.fn(jnp.asarray(W0 @ X)))
-            e.append(problem._kernel_error(act, phi0, X, 1.0)["kernel_rel_error"])
+            e.append(th.kernel_error(act, phi0, X, 1.0)["kernel_rel_error"])
         errs.append(np.mean(e))
     slope = np.polyfit(np.log(widths), np.log(errs), 1)[0]
     assert -0.65 < slope < -0.35

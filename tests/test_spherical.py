@@ -15,7 +15,12 @@ from scipy.special import expit
 
 from overparam.data.linear_classifier import make_distribution
 
-mp.mp.dps = 30
+
+@pytest.fixture(autouse=True)
+def _mp_digits():
+    """30 digits for this module's references, whatever another module left set."""
+    with mp.workdps(30):
+        yield
 
 GAUSS = ("gaussian", 3, {})
 SPHERES = [("uniform_sphere", d, {}) for d in (2, 3, 5, 10)]

@@ -10,8 +10,14 @@ import pytest
 
 from overparam.models import two_layer_linear as tl
 from overparam.theory import local_pl as lp
+from overparam.theory import toy_landscape as toy
 
-mp.mp.dps = 50
+
+@pytest.fixture(autouse=True)
+def _mp_digits():
+    """50 digits for this module's references, whatever another module left set."""
+    with mp.workdps(50):
+        yield
 
 # ---------------------------------------------------------------------------------------------
 # mpmath transcriptions of the printed formulas (independent of the implementation)
@@ -472,28 +478,28 @@ def test_toy_hessian_K_mu_vs_jax_autodiff() -> None:
     pts = jnp.stack([x1.ravel(), x2.ravel()], axis=1)
     H = jax.jit(jax.vmap(jax.hessian(_jax_toy)))(pts)
     np.testing.assert_allclose(
-        lp.toy_hessian(x1, x2).reshape(-1, 2, 2), np.asarray(H), rtol=1e-14, atol=1e-14
+        toy.toy_hessian(x1, x2).reshape(-1, 2, 2), np.asarray(H), rtol=1e-14, atol=1e-14
     )
     lam = np.linalg.eigvalsh(np.asarray(H))[:, -1]
-    np.testing.assert_allclose(lp.toy_K_over_exact(x1, x2).ravel(), lam, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(toy.toy_K_over_exact(x1, x2).ravel(), lam, rtol=1e-13, atol=1e-13)
     grad = np.asarray(jax.jit(jax.vmap(jax.grad(_jax_toy)))(pts))
-    Lval = lp.toy_loss(x1, x2).ravel()
+    Lval = toy.toy_loss(x1, x2).ravel()
     np.testing.assert_allclose(Lval, np.asarray(jax.jit(jax.vmap(_jax_toy))(pts)), rtol=1e-14)
     ok = Lval > 1e-8
     np.testing.assert_allclose(
-        lp.toy_mu_over(x1, x2).ravel()[ok], (grad**2).sum(1)[ok] / (2 * Lval[ok]), rtol=1e-12
+        toy.toy_mu_over(x1, x2).ravel()[ok], (grad**2).sum(1)[ok] / (2 * Lval[ok]), rtol=1e-12
     )
 
 
 def test_toy_printed_eq59_erratum() -> None:
     lam = np.linalg.eigvalsh(np.asarray(jax.jit(jax.hessian(_jax_toy))(jnp.array([1.0, 2.0]))))[-1]
-    assert lp.toy_K_over_exact(1.0, 2.0) == pytest.approx(lam, rel=1e-14)
-    assert lp.toy_K_over_exact(1.0, 2.0) == pytest.approx((5 + np.sqrt(45)) / 2, rel=1e-14)
-    assert lp.toy_K_over_printed(1.0, 2.0) == pytest.approx((5 + np.sqrt(18)) / 2, rel=1e-14)
-    assert abs(lp.toy_K_over_printed(1.0, 2.0) - lam) > 1.0
+    assert toy.toy_K_over_exact(1.0, 2.0) == pytest.approx(lam, rel=1e-14)
+    assert toy.toy_K_over_exact(1.0, 2.0) == pytest.approx((5 + np.sqrt(45)) / 2, rel=1e-14)
+    assert toy.toy_K_over_printed(1.0, 2.0) == pytest.approx((5 + np.sqrt(18)) / 2, rel=1e-14)
+    assert abs(toy.toy_K_over_printed(1.0, 2.0) - lam) > 1.0
     # agreement where 2x1x2 − 1 = 0
     x1 = np.array([0.25, 1.0, -3.0])
     x2 = 0.5 / x1
     np.testing.assert_allclose(
-        lp.toy_K_over_printed(x1, x2), lp.toy_K_over_exact(x1, x2), rtol=1e-14
+        toy.toy_K_over_printed(x1, x2), toy.toy_K_over_exact(x1, x2), rtol=1e-14
     )

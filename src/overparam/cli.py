@@ -44,28 +44,36 @@ def _command() -> str:
     return "overparam " + shlex.join(sys.argv[1:])
 
 
-def _executor(executor: str, workers: int | None):
-    """Check the executor options, then start it (a bad address exits 2, writing nothing)."""
-    from overparam.executors import make_executor, parse_executor
+def _parse_executor(executor: str, workers: int | None) -> tuple[str, str | None]:
+    """Check --executor and --workers (bad ones exit 2 before anything is planned)."""
+    from overparam.executors import parse_executor
 
     try:
-        parse_executor(executor, workers)
-        return make_executor(executor, workers)
+        return parse_executor(executor, workers)
+    except SpecError as exc:
+        _fail(exc)
+
+
+def _executor(choice: tuple[str, str | None], workers: int | None):
+    """Start the executor (an unreachable scheduler exits 2, writing nothing)."""
+    from overparam.executors import start_executor
+
+    try:
+        return start_executor(choice, workers)
     except SpecError as exc:
         _fail(exc)
 
 
 def _run(target, quick, seeds, steps, out, sets, no_progress, executor, workers) -> None:
-    from overparam.executors import parse_executor
     from overparam.report import check_summary
     from overparam.runner import execute, plan
 
+    choice = _parse_executor(executor, workers)
     try:
-        parse_executor(executor, workers)
         p = plan(target, quick=quick, seeds=seeds, steps=steps, sets=sets or [], command=_command())
     except SpecError as exc:
         _fail(exc)
-    ex = _executor(executor, workers)
+    ex = _executor(choice, workers)
     try:
         res = execute(p, out, progress=not no_progress, executor=ex)
     finally:
@@ -132,6 +140,7 @@ def reproduce_cmd(quick: Quick = False, out: Out = DEFAULT_OUT,
     from overparam.report import write_report
     from overparam.runner import execute, plan
 
+    choice = _parse_executor(executor, workers)
     plans = []
     for e in all_experiments():  # every plan first: a bad one stops before anything runs
         cmd = f"overparam run {e.id}" + (" --quick" if quick else "")
@@ -139,7 +148,7 @@ def reproduce_cmd(quick: Quick = False, out: Out = DEFAULT_OUT,
             plans.append(plan(e.id, quick=quick, command=cmd))
         except SpecError as exc:
             _fail(exc)
-    ex = _executor(executor, workers)
+    ex = _executor(choice, workers)
     try:
         for p in plans:
             res = execute(p, out, progress=not no_progress, executor=ex)

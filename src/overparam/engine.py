@@ -14,6 +14,7 @@ ran beside it.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -29,7 +30,17 @@ def stack(trees: list[Any]) -> Any:
     return jax.tree_util.tree_map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *trees)
 
 
-_COMPILED: dict[Any, Any] = {}
+#: Executables kept in memory for settings that share a compile key (oldest dropped first);
+#: the on-disk XLA cache (``overparam._jax``) keeps the rest across processes.
+COMPILED_MAX = 64
+_COMPILED: OrderedDict[Any, Any] = OrderedDict()
+
+
+def _remember(key: Any, compiled: Any) -> None:
+    _COMPILED[key] = compiled
+    while len(_COMPILED) > COMPILED_MAX:
+        _COMPILED.popitem(last=False)
+
 
 def _pad_seeds(tree: Any, size: int) -> Any:
     """Pad the leading (seed) axis of every leaf to ``size`` with copies of seed 0."""
@@ -77,11 +88,13 @@ def run_chunks(
     t0 = time.perf_counter()
     key = None if cache_key is None else (cache_key, length, _signature(carry), _signature(data))
     compiled = _COMPILED.get(key) if key is not None else None
-    if compiled is None:
+    if compiled is not None:
+        _COMPILED.move_to_end(key)
+    else:
         compiled = (jax.jit(jax.vmap(scan_one, in_axes=(0, 0, None)))
                     .lower(carry, data, np.int32(0)).compile())
         if key is not None:
-            _COMPILED[key] = compiled
+            _remember(key, compiled)
     compile_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     start = 0

@@ -175,7 +175,12 @@ def parse_executor(executor: str, workers: int | None) -> tuple[str, str | None]
 
 def make_executor(executor: str = "local", workers: int | None = None) -> Executor:
     """An executor from the command line's ``--executor`` and ``--workers``."""
-    kind, address = parse_executor(executor, workers)
+    return start_executor(parse_executor(executor, workers), workers)
+
+
+def start_executor(choice: tuple[str, str | None], workers: int | None = None) -> Executor:
+    """Start the executor ``parse_executor`` chose: (kind, scheduler address or None)."""
+    kind, address = choice
     if kind == "local":
         return LocalExecutor()
     return DaskExecutor(address=address, workers=workers)

@@ -172,16 +172,17 @@ def clip_huge_limits(fig: plt.Figure) -> None:
 
 
 def save(fig: plt.Figure, root: Path, name: str) -> str:
-    """Write figures/<name>.png and .pdf under root; return the png path relative to root."""
+    """Write figures/<name>.png and .pdf under root (atomically); return the png path
+    relative to root."""
+    from overparam.store import atomic_write
+
     plt = pyplot()
     d = Path(root) / "figures"
     d.mkdir(parents=True, exist_ok=True)
     clip_huge_limits(fig)
     fig.tight_layout()
     for ext in ("png", "pdf"):
-        tmp = d / f".{name}.tmp.{ext}"
-        fig.savefig(tmp, format=ext)
-        tmp.replace(d / f"{name}.{ext}")
+        atomic_write(d / f"{name}.{ext}", lambda tmp, ext=ext: fig.savefig(tmp, format=ext))
     plt.close(fig)
     return f"figures/{name}.png"
 

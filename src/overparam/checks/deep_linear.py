@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from overparam.checks.core import inequality, not_applicable
+from overparam.spec import Setting
 from overparam.theory import deep_linear as th
 
 P = "C"
@@ -42,7 +43,7 @@ def _theorem2_blocker(c: dict, tau_sup: np.ndarray) -> str:
     return ""
 
 
-def run_checks(steps: pd.DataFrame, c: dict, setting) -> list[dict]:
+def run_checks(setting: Setting, steps: pd.DataFrame, c: dict) -> list[dict]:
     """Verdict rows for one run; ``c`` holds the run's constants (theory_constants + tau_max)."""
     # Rate bounds are identities at t = 0; their tightness is read from t >= 1.
     full, steps = steps, steps[steps["step"] >= 1]

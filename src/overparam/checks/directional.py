@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from overparam.checks.core import inequality, not_applicable
+from overparam.spec import Setting
 
 P = "D"
 #: |Lemma 2's two sides| allowed: the population gradient's quadrature is good to ~1e-12.
@@ -144,7 +145,7 @@ def _gd_checks(c: dict, steps: pd.DataFrame, setting) -> list[dict]:
     return rows
 
 
-def run_checks(steps: pd.DataFrame, c: dict, setting) -> list[dict]:
+def run_checks(setting: Setting, steps: pd.DataFrame, c: dict) -> list[dict]:
     """Verdict rows for one run; ``c`` holds the run's constants and switch time."""
     dyn = setting.problem.dynamics
     rows = [_identity("D.lemma2", "Lemma 2 (5)", steps["grad_tangential"] - steps["lemma2_rhs"],

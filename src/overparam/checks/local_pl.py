@@ -7,6 +7,7 @@ import pandas as pd
 
 from overparam.checks.core import inequality, not_applicable
 from overparam.schedules.base import growth_cap
+from overparam.spec import Setting
 
 P = "A"
 GROWTH_RTOL = 1e-9
@@ -30,8 +31,9 @@ def thm32_conditions(steps: pd.DataFrame, c: dict) -> str:
     return ""
 
 
-def run_checks(steps: pd.DataFrame, c: dict, plain: bool) -> list[dict]:
+def run_checks(setting: Setting, steps: pd.DataFrame, c: dict) -> list[dict]:
     """Verdict rows for one run. ``c`` holds the run's theory constants and sizes."""
+    plain = setting.schedule.kind == "plain_inverse_k"
     L = steps["loss_gap"].to_numpy()
     eta = steps["eta"].to_numpy()
     gn2 = steps["grad_norm"].to_numpy() ** 2

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
 
 from overparam.errors import SpecError
+from overparam.numerics.haar import haar
 from overparam.spec import NpyData, SyntheticData
 
 
 def random_orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Haar-distributed orthogonal n×n matrix (QR of a Gaussian with sign fix)."""
-    q, r = np.linalg.qr(rng.standard_normal((n, n)))
-    return q * np.sign(np.diag(r))
+    """Haar-distributed orthogonal n×n matrix."""
+    return haar(rng, n, n)
 
 
 def make_X(spec: SyntheticData, rng: np.random.Generator) -> np.ndarray:
@@ -51,9 +52,23 @@ def make_synthetic(
 
 
 def load_npy(path: Path, field: str) -> np.ndarray:
-    """Load one array; unreadable files, non-numeric or non-finite data name the field."""
+    """Load one array (read-only); unreadable files, non-numeric or non-finite data name the
+    field. A file is read once per process while it is unchanged (size and modification
+    time), however many seeds and settings use it."""
     try:
-        arr = np.load(path, allow_pickle=False)
+        st = Path(path).stat()
+    except FileNotFoundError:
+        raise SpecError(field, f"file not found: {path}") from None
+    except OSError as exc:
+        raise SpecError(field, f"cannot read {path} ({exc})") from None
+    return _load_npy(Path(path).resolve(), st.st_mtime_ns, st.st_size, field, str(path))
+
+
+@functools.lru_cache(maxsize=32)
+def _load_npy(real: Path, mtime_ns: int, size: int, field: str, path: str) -> np.ndarray:
+    """The checked array of file ``real`` (``path``: its name as the spec gave it)."""
+    try:
+        arr = np.load(real, allow_pickle=False)
     except FileNotFoundError:
         raise SpecError(field, f"file not found: {path}") from None
     except (OSError, ValueError, EOFError) as exc:  # an empty file raises EOFError
@@ -70,6 +85,7 @@ def load_npy(path: Path, field: str) -> np.ndarray:
         raise SpecError(field, f"{path} has shape {arr.shape}, expected a matrix")
     if not np.all(np.isfinite(arr)):
         raise SpecError(field, f"{path} contains NaN or infinite values")
+    arr.flags.writeable = False  # shared by every caller of the cache
     return arr
 
 

@@ -20,6 +20,8 @@ import numpy as np
 
 from overparam import _jax  # noqa: F401  (float64)
 from overparam.errors import SpecError
+from overparam.inits.common import layer_std
+from overparam.models import shallow
 
 DEFAULT_LR = 2.0
 DEFAULT_MAX_EPOCHS = 2000
@@ -35,8 +37,9 @@ def _activation_fn(name: str) -> Callable:
 
 
 def forward(W: jax.Array, V: jax.Array, X: jax.Array, fn: Callable) -> jax.Array:
-    """Logits (n, classes) of the network x ↦ V φ(W x) for the rows of X."""
-    return fn(X @ W.T) @ V.T
+    """Logits (n, classes) of the network x ↦ V φ(W x) (``models.shallow.forward``) for the
+    rows of X."""
+    return shallow.forward(W, V, X.T, fn).T
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array, mask: jax.Array | None = None) -> jax.Array:
@@ -57,8 +60,8 @@ def he_init(
     rng: np.random.Generator, d0: int, width: int, classes: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """He init: W ~ N(0, 2/d0) of shape (width, d0), V ~ N(0, 2/width) of shape (classes, width)."""
-    W = rng.standard_normal((width, d0)) * np.sqrt(2.0 / d0)
-    V = rng.standard_normal((classes, width)) * np.sqrt(2.0 / width)
+    W = rng.standard_normal((width, d0)) * layer_std("he", d0, width)
+    V = rng.standard_normal((classes, width)) * layer_std("he", width, classes)
     return W, V
 
 

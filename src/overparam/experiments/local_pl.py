@@ -189,15 +189,15 @@ register(Experiment(
 def _finish_toy(root: Path, runs, steps, checks, quick) -> tuple[list[str], list[str]]:
     import numpy as np
 
-    from overparam.theory import local_pl as th
+    from overparam.theory import toy_landscape as toy
 
     plt = pyplot()
     n = 201 if quick else 601
     x = np.linspace(-2.0, 2.0, n)
     x1, x2 = np.meshgrid(x, x)
-    mu = th.toy_mu_over(x1, x2)
-    k_exact = th.toy_K_over_exact(x1, x2)
-    k_printed = th.toy_K_over_printed(x1, x2)
+    mu = toy.toy_mu_over(x1, x2)
+    k_exact = toy.toy_K_over_exact(x1, x2)
+    k_printed = toy.toy_K_over_printed(x1, x2)
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))
     panels = [(mu, "µ_over = x1² + x2² (local PL)"), (k_exact, "K_over = λmax(∇²L), exact"),
               (k_printed, "K_over as printed (eq 59)"),

@@ -6,15 +6,13 @@ from __future__ import annotations
 import numpy as np
 
 from overparam.errors import SpecError
+from overparam.numerics.haar import haar
 from overparam.spec import Init
 
 
-def _orthogonal_rows(rng: np.random.Generator, rows: int, cols: int) -> np.ndarray:
+def orthogonal_rows(rng: np.random.Generator, rows: int, cols: int) -> np.ndarray:
     """rows×cols with orthonormal rows (cols ≥ rows) or columns (cols < rows), Haar."""
-    big, small = max(rows, cols), min(rows, cols)
-    q, r = np.linalg.qr(rng.standard_normal((big, small)))
-    q = q * np.sign(np.diag(r))
-    return q.T if rows <= cols else q
+    return haar(rng, cols, rows).T
 
 
 def layer_std(kind: str, fan_in: int, fan_out: int) -> float:

@@ -25,6 +25,7 @@ import numpy as np
 
 from overparam.data.synthetic import load_npy, resolve
 from overparam.errors import SpecError
+from overparam.numerics.haar import haar
 from overparam.spec import BalancedInit, GaussianInit, Init, NpyInit, OrthogonalInit
 
 
@@ -32,16 +33,6 @@ def normalization(widths: Sequence[int]) -> float:
     """a_N = 1/√(n1 n2 ⋯ nN) (n0 excluded), summed in log space so deep or wide nets do not
     overflow the product."""
     return math.exp(-0.5 * math.fsum(math.log(n) for n in widths[1:]))
-
-
-def haar(rng: np.random.Generator, rows: int, cols: int) -> np.ndarray:
-    """Haar-distributed rows×cols matrix with orthonormal columns (rows ≥ cols) or rows
-    (rows < cols): QR of a Gaussian with the signs of R's diagonal moved into Q.
-    Costs O(max² · min); square matrices are the case rows = cols."""
-    big, small = max(rows, cols), min(rows, cols)
-    q, r = np.linalg.qr(rng.standard_normal((big, small)))
-    q = q * np.where(np.diag(r) < 0, -1.0, 1.0)
-    return q if rows >= cols else q.T
 
 
 def _one_peak(widths: Sequence[int], p: int) -> bool:

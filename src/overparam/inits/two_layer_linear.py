@@ -8,7 +8,7 @@ import numpy as np
 
 from overparam.data.synthetic import load_npy, resolve
 from overparam.errors import SpecError
-from overparam.inits.common import _orthogonal_rows, check_finite, layer_std  # noqa: F401
+from overparam.inits.common import check_finite, layer_std, orthogonal_rows  # noqa: F401
 from overparam.spec import GaussianInit, Init, NpyInit
 
 
@@ -40,7 +40,7 @@ def _draw(
             float(np.float64(h) ** -spec.p) if spec.p is not None else 1.0)
         return std * rng.standard_normal((n, h)), std * rng.standard_normal((m, h))
     if spec.kind == "orthogonal":
-        return spec.gain * _orthogonal_rows(rng, n, h), spec.gain * _orthogonal_rows(rng, m, h)
+        return spec.gain * orthogonal_rows(rng, n, h), spec.gain * orthogonal_rows(rng, m, h)
     s1 = spec.gain * layer_std(spec.kind, n, h)
     s2 = spec.gain * layer_std(spec.kind, h, m)
     return s1 * rng.standard_normal((n, h)), s2 * rng.standard_normal((m, h))

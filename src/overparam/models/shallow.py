@@ -67,9 +67,15 @@ def sigma_min_khatri_rao(X: np.ndarray, t: int) -> float:
 
 def default_t(d0: int, n: int) -> int:
     """Least t with C(d0+t−1, t) ≥ n: the symmetric t-tensors of R^d0 can hold n independent
-    columns (the paper's n ≃ d0^t)."""
+    columns (the paper's n ≃ d0^t). In closed form where the count would not end: for d0 = 1
+    every power has one row, so no t holds n > 1 columns (1 then, and σ_min(X^{*t}) = 0 for
+    every t); for d0 = 2, C(t+1, t) = t + 1."""
     from math import comb
 
+    if d0 == 1:
+        return 1
+    if d0 == 2:
+        return max(1, n - 1)
     t = 1
     while comb(d0 + t - 1, t) < n:
         t += 1

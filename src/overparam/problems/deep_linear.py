@@ -248,7 +248,7 @@ def finalize(setting: Setting, inst: Instance, c: dict[str, Any], steps: Any,
     c = dict(c)
     c["tau_max"] = float(np.nanmax(tau)) if np.isfinite(tau).any() else math.nan
     c["thm1_eps"] = thm1_eps(steps["loss"].to_numpy(), c["kappa"])
-    checks = [] if status == "failed" else run_checks(steps, c, setting)
+    checks = [] if status == "failed" else run_checks(setting, steps, c)
     extra = {"final_loss": float(steps["objective"].iloc[-1]),
              "final_loss_gap": float(steps["loss"].iloc[-1])}
     return Finalized(c, extra, checks)

@@ -161,14 +161,14 @@ def theory_constants(setting: Setting, inst: Instance) -> dict[str, Any]:
     out.update({f"hermite_c{i}": float(c) for i, c in enumerate(coef)})
     out["hermite_norm"] = float(np.sqrt(hermite.second_moment(act)))
     out["c_inf"] = float(hermite.c_inf(act))
-    t = prob.khatri_rao_t or default_t(d0, n)
+    t = prob.khatri_rao_t or sh.default_t(d0, n)
     out["khatri_rao_t"] = t
     small = n <= GRAM_MAX
     unit = bool(np.allclose(np.linalg.norm(X, axis=0), 1.0, rtol=0, atol=1e-9))
     out["unit_norm_inputs"] = unit
     out["sigma_min_khatri_rao"] = sh.sigma_min_khatri_rao(X, t) if small else np.nan
     kernel = small and unit and inst.omega1 <= KERNEL_OMEGA_MAX
-    out.update(_kernel_error(act, phi0, X, inst.omega1) if kernel else
+    out.update(th.kernel_error(act, phi0, X, inst.omega1) if kernel else
                {"kernel_rel_error": np.nan, "kernel_rel_se": np.nan})
     sched = setting.schedule
     if sched.eta == "thm2":
@@ -184,30 +184,6 @@ def theory_constants(setting: Setting, inst: Instance) -> dict[str, Any]:
     out["rate14"] = th.rate14(eta, alpha_f, mu, prob.c_rate)
     out.update(inst.data.info)
     return out
-
-
-def default_t(d0: int, n: int) -> int:
-    """The least t with C(d0+t−1, t) ≥ n (``models.shallow.default_t``), in closed form where
-    its count would not end: for d0 = 1 every power has one row, so no t holds n > 1 columns
-    (1 then, and σ_min(X^{*t}) = 0 for every t); for d0 = 2, C(t+1, t) = t + 1."""
-    if d0 == 1:
-        return 1
-    if d0 == 2:
-        return max(1, n - 1)
-    return sh.default_t(d0, n)
-
-
-def _kernel_error(act, phi0: np.ndarray, X: np.ndarray, omega1: float) -> dict[str, float]:
-    """Eq 56 against the empirical Gram φᵀφ/d1: relative Frobenius error and its Monte Carlo
-    standard error √(Σ_ab Var_c(φ_ca φ_cb)/d1)/‖E‖ (rows of W0 are independent)."""
-    d1 = phi0.shape[0]
-    expected = hermite.expected_gram(act, X.T @ X, scale=omega1)
-    emp = phi0.T @ phi0 / d1
-    second = (phi0**2).T @ (phi0**2) / d1
-    var = np.clip(second - emp**2, 0.0, None) * d1 / max(d1 - 1, 1)
-    norm = np.linalg.norm(expected)
-    return {"kernel_rel_error": float(np.linalg.norm(emp - expected) / norm),
-            "kernel_rel_se": float(np.sqrt(var.sum() / d1) / norm)}
 
 
 class Carry(NamedTuple):

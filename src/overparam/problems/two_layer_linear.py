@@ -327,7 +327,7 @@ def finalize(setting: Setting, inst: Instance, c: dict[str, Any], steps: Any,
     if not plain and n * m * (n + m) * setting.problem.width <= DENSE_JACOBIAN_MAX:
         c["lemmaA2"] = dense_lemma_a2(inst.W1, inst.W2,
                                       (c["sigma_min_T2_0"], c["sigma_max_T2_0"]))
-    checks = [] if status == "failed" else run_checks(steps, c, plain)
+    checks = [] if status == "failed" else run_checks(setting, steps, c)
     c.pop("lemmaA2", None)
     c.pop("width")
     extra = {"final_loss": float(steps["loss"].iloc[-1]),

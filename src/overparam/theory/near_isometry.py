@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from overparam.numerics import hermite
+
 
 def loss_constants(loss: str, n: int, d2: int) -> tuple[float, float]:
     """(α_f, β_f) of f(Z) = ‖Z − Y‖²_F (sum: 2, 2) or its mean over n·d2 entries."""
@@ -88,3 +90,16 @@ def path_bound(nu: float, h0: float, alpha_f: float, mu: float, c: float = 1.0) 
 def lazy_ratio(beta: float, nu: float) -> float:
     """Lip(∇Φ)/Lip(Φ)² of eq 82, estimated by β_Φ/ν_Φ²: small means lazy training."""
     return beta / nu**2 if nu > 0 else np.inf
+
+
+def kernel_error(act, phi0: np.ndarray, X: np.ndarray, omega1: float) -> dict[str, float]:
+    """Eq 56 against the empirical Gram φᵀφ/d1: relative Frobenius error and its Monte Carlo
+    standard error √(Σ_ab Var_c(φ_ca φ_cb)/d1)/‖E‖ (rows of W0 are independent)."""
+    d1 = phi0.shape[0]
+    expected = hermite.expected_gram(act, X.T @ X, scale=omega1)
+    emp = phi0.T @ phi0 / d1
+    second = (phi0**2).T @ (phi0**2) / d1
+    var = np.clip(second - emp**2, 0.0, None) * d1 / max(d1 - 1, 1)
+    norm = np.linalg.norm(expected)
+    return {"kernel_rel_error": float(np.linalg.norm(emp - expected) / norm),
+            "kernel_rel_se": float(np.sqrt(var.sum() / d1) / norm)}

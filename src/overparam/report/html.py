@@ -1,46 +1,15 @@
-"""Static, offline HTML gallery of a results directory.
-
-``write_report(results_dir)`` scans ``results_dir/<folder>/manifest.json`` (one folder per
-experiment, ``folder`` = experiment id with ``/`` replaced by ``__``) and writes a single
-self-contained ``results_dir/index.html``: inline CSS only, no scripts, no external resources,
-and only relative links, so the whole directory can be moved or archived as is.
-
-``check_summary(checks)`` aggregates a ``checks.parquet`` table over runs, one row per check;
-the report uses it for its verdict tables and the CLI can print it.
-"""
+"""The report page: one self-contained HTML string (inline CSS, no scripts, relative links)."""
 
 from __future__ import annotations
 
 import json
 import math
 import re
-from collections import Counter
-from dataclasses import dataclass, field
 from html import escape
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
-from urllib.parse import quote
 
-import pandas as pd
-
-from overparam.store import atomic_write
-
-__all__ = ["check_summary", "write_report", "SUMMARY_COLUMNS", "VERDICTS"]
-
-#: Columns of the frame returned by :func:`check_summary`, in order.
-SUMMARY_COLUMNS: list[str] = [
-    "check",
-    "equation",
-    "n_holds",
-    "n_violated",
-    "n_not_applicable",
-    "verdict",
-    "median_ratio",
-    "max_ratio",
-    "note",
-]
-#: Possible verdicts, per run and aggregated.
-VERDICTS: tuple[str, str, str] = ("holds", "violated", "not_applicable")
+from overparam.report.scan import Experiment, url
 
 _RUN_STATUSES: tuple[str, ...] = ("ok", "diverged", "failed")
 _VERDICT_LABEL = {"holds": "holds", "violated": "violated", "not_applicable": "n/a"}
@@ -53,229 +22,6 @@ _TIMINGS: tuple[tuple[str, str], ...] = (
     ("theory_s", "theory"),
 )
 
-
-# --------------------------------------------------------------------------- aggregation
-
-
-def _run_verdict(status: Any, holds: Any) -> str:
-    """Normalise one run's check status; fall back on ``holds`` when status is unusable."""
-    if isinstance(status, str):
-        s = status.strip().lower().replace("-", "_").replace(" ", "_")
-        if s in ("n/a", "na"):
-            s = "not_applicable"
-        if s in VERDICTS:
-            return s
-    if holds is None or (isinstance(holds, float) and math.isnan(holds)) or holds is pd.NA:
-        return "not_applicable"
-    return "holds" if bool(holds) else "violated"
-
-
-def _first_text(values: pd.Series) -> str:
-    """First non-empty string in ``values`` (``""`` if none)."""
-    for v in values:
-        if isinstance(v, str) and v.strip():
-            return v
-    return ""
-
-
-def _nan_stat(values: pd.Series, how: str) -> float:
-    """NaN-aware median / max of a numeric column; NaN when nothing is finite."""
-    x = pd.to_numeric(values, errors="coerce").dropna()
-    if x.empty:
-        return math.nan
-    return float(x.median() if how == "median" else x.max())
-
-
-def check_summary(checks: pd.DataFrame) -> pd.DataFrame:
-    """Aggregate per-run check results into one row per check.
-
-    Columns: :data:`SUMMARY_COLUMNS`. ``verdict`` is ``"violated"`` if any run violated the
-    check, ``"not_applicable"`` if every run was n/a, else ``"holds"``. ``median_ratio`` is the
-    median over runs of ``median_ratio``, ``max_ratio`` the max of ``max_ratio`` (NaN-aware),
-    ``note`` the first non-empty note of a violated run. Rows are sorted by check id.
-    """
-    if checks is None or checks.empty or "check" not in checks.columns:
-        return pd.DataFrame(
-            {
-                "check": pd.Series(dtype=object),
-                "equation": pd.Series(dtype=object),
-                "n_holds": pd.Series(dtype="int64"),
-                "n_violated": pd.Series(dtype="int64"),
-                "n_not_applicable": pd.Series(dtype="int64"),
-                "verdict": pd.Series(dtype=object),
-                "median_ratio": pd.Series(dtype="float64"),
-                "max_ratio": pd.Series(dtype="float64"),
-                "note": pd.Series(dtype=object),
-            }
-        )[SUMMARY_COLUMNS]
-
-    df = checks.copy()
-    n = len(df)
-    status = df["status"] if "status" in df.columns else pd.Series([None] * n, index=df.index)
-    holds = df["holds"] if "holds" in df.columns else pd.Series([None] * n, index=df.index)
-    df["_verdict"] = [_run_verdict(s, h) for s, h in zip(status, holds, strict=True)]
-    for col in ("equation", "note"):
-        if col not in df.columns:
-            df[col] = ""
-    for col in ("median_ratio", "max_ratio"):
-        if col not in df.columns:
-            df[col] = math.nan
-    df["check"] = df["check"].astype(str)
-
-    rows: list[dict[str, Any]] = []
-    for check_id, g in df.groupby("check", sort=True):
-        counts = Counter(g["_verdict"])
-        if counts["violated"]:
-            verdict = "violated"
-        elif counts["not_applicable"] == len(g):
-            verdict = "not_applicable"
-        else:
-            verdict = "holds"
-        rows.append(
-            {
-                "check": check_id,
-                "equation": _first_text(g["equation"]),
-                "n_holds": int(counts["holds"]),
-                "n_violated": int(counts["violated"]),
-                "n_not_applicable": int(counts["not_applicable"]),
-                "verdict": verdict,
-                "median_ratio": _nan_stat(g["median_ratio"], "median"),
-                "max_ratio": _nan_stat(g["max_ratio"], "max"),
-                "note": _first_text(g.loc[g["_verdict"] == "violated", "note"]),
-            }
-        )
-    out = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-    for col in ("n_holds", "n_violated", "n_not_applicable"):
-        out[col] = out[col].astype("int64")
-    return out.reset_index(drop=True)
-
-
-# --------------------------------------------------------------------------- loading
-
-
-@dataclass
-class _Figure:
-    """One figure entry: relative URL of the image (or None if missing) and of its PDF."""
-
-    name: str
-    src: str | None
-    pdf: str | None
-
-
-@dataclass
-class _Experiment:
-    """Everything the page needs about one experiment folder."""
-
-    folder: str
-    manifest: dict[str, Any]
-    figures: list[_Figure] = field(default_factory=list)
-    run_counts: Counter[str] = field(default_factory=Counter)
-    summary: pd.DataFrame | None = None
-    checks_error: str | None = None
-    data_files: list[str] = field(default_factory=list)
-
-    @property
-    def exp_id(self) -> str:
-        return str(self.manifest.get("id") or self.folder.replace("__", "/"))
-
-    @property
-    def paper(self) -> str:
-        return str(self.manifest.get("paper") or "?")
-
-
-def _url(*parts: str) -> str:
-    """Relative URL from posix path parts, percent-encoded (still needs html.escape)."""
-    return quote(str(PurePosixPath(*parts)), safe="/")
-
-
-def _inside(base: Path, rel: str) -> Path | None:
-    """``base/rel`` if ``rel`` is relative and stays inside ``base``, else None."""
-    p = PurePosixPath(rel)
-    if p.is_absolute() or ".." in p.parts or not p.parts:
-        return None
-    return base.joinpath(*p.parts)
-
-
-def _load_figures(folder: Path, manifest: dict[str, Any]) -> list[_Figure]:
-    """Resolve the manifest's figure list (or, if absent, ``figures/*.png``)."""
-    listed = manifest.get("figures")
-    if not isinstance(listed, list):
-        listed = [f"figures/{p.name}" for p in sorted((folder / "figures").glob("*.png"))]
-    figs: list[_Figure] = []
-    for item in listed:
-        rel = str(item)
-        path = _inside(folder, rel)
-        if path is None:  # absolute or escaping the folder: never link it
-            figs.append(_Figure(rel, None, None))
-            continue
-        pdf_rel = str(PurePosixPath(rel).with_suffix(".pdf"))
-        pdf = _url(folder.name, pdf_rel) if path.with_suffix(".pdf").is_file() else None
-        is_image = path.suffix.lower() != ".pdf" and path.is_file()
-        figs.append(_Figure(rel, _url(folder.name, rel) if is_image else None, pdf))
-    return figs
-
-
-def _run_counts(folder: Path, manifest: dict[str, Any]) -> Counter[str]:
-    """Count run statuses from the manifest, falling back on runs.parquet."""
-    runs = manifest.get("runs")
-    statuses: list[str] = []
-    if isinstance(runs, list) and runs:
-        statuses = [
-            str(r.get("status", "unknown")) if isinstance(r, dict) else "unknown" for r in runs
-        ]
-    elif (folder / "runs.parquet").is_file():
-        try:
-            df = pd.read_parquet(folder / "runs.parquet", columns=["status"])
-            statuses = [str(s) for s in df["status"]]
-        except Exception:  # a damaged table must not break the page
-            statuses = []
-    return Counter(statuses)
-
-
-def _load_experiment(folder: Path) -> _Experiment | None:
-    """Load one experiment folder; None if it has no manifest.json. Raises on a bad manifest."""
-    mpath = folder / "manifest.json"
-    if not mpath.is_file():
-        return None
-    manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    if not isinstance(manifest, dict):
-        raise ValueError("manifest.json is not a JSON object")
-    exp = _Experiment(folder=folder.name, manifest=manifest)
-    exp.figures = _load_figures(folder, manifest)
-    exp.run_counts = _run_counts(folder, manifest)
-    cpath = folder / "checks.parquet"
-    if cpath.is_file():
-        try:
-            exp.summary = check_summary(pd.read_parquet(cpath))
-        except Exception as e:  # report the problem on the page instead
-            exp.checks_error = f"{type(e).__name__}: {e}"
-    exp.data_files = [
-        name
-        for name in ("manifest.json", "runs.parquet", "steps.parquet", "checks.parquet")
-        if (folder / name).is_file()
-    ]
-    return exp
-
-
-def _scan(results_dir: Path) -> tuple[list[_Experiment], list[tuple[str, str]]]:
-    """All experiments (sorted by paper, then id) and the folders skipped for bad manifests."""
-    exps: list[_Experiment] = []
-    skipped: list[tuple[str, str]] = []
-    for folder in sorted(p for p in results_dir.iterdir() if p.is_dir()):
-        if folder.name.startswith("."):
-            continue
-        try:
-            exp = _load_experiment(folder)
-        except Exception as e:  # a bad manifest is listed, not fatal
-            skipped.append((folder.name, f"{type(e).__name__}: {e}"))
-            continue
-        if exp is not None:
-            exps.append(exp)
-    exps.sort(key=lambda e: (e.paper, e.exp_id))
-    return exps, skipped
-
-
-# --------------------------------------------------------------------------- rendering
 
 _CSS = """
 :root{--fg:#1d2127;--muted:#5c6670;--bg:#fff;--card:#f7f8fa;--line:#dde1e6;--code:#eef1f4;
@@ -365,7 +111,7 @@ def _verdict_badge(verdict: str) -> str:
     return _verdict_cell(verdict, "span", "badge ")
 
 
-def _experiment_verdict(exp: _Experiment) -> str | None:
+def _experiment_verdict(exp: Experiment) -> str | None:
     """Overall verdict of an experiment's checks (None when it has none)."""
     if exp.summary is None or exp.summary.empty:
         return None
@@ -377,7 +123,7 @@ def _experiment_verdict(exp: _Experiment) -> str | None:
     return "holds"
 
 
-def _render_checks(exp: _Experiment) -> str:
+def _render_checks(exp: Experiment) -> str:
     """The aggregated check verdict table (or a short note when there is none)."""
     if exp.checks_error:
         return f'<p class="missing">Could not read checks.parquet: {_e(exp.checks_error)}</p>'
@@ -417,7 +163,7 @@ def _render_checks(exp: _Experiment) -> str:
     )
 
 
-def _render_figures(exp: _Experiment) -> str:
+def _render_figures(exp: Experiment) -> str:
     """The figure grid, with PDF links and explicit notes for missing files."""
     if not exp.figures:
         return '<p class="muted">No figures.</p>'
@@ -447,7 +193,7 @@ def _kv(label: str, value_html: str) -> str:
     return f'<span><span class="k">{_e(label)}</span> {value_html}</span>'
 
 
-def _render_card(exp: _Experiment, anchor: str) -> str:
+def _render_card(exp: Experiment, anchor: str) -> str:
     """One experiment card."""
     m = exp.manifest
     title = m.get("title") or exp.exp_id
@@ -502,7 +248,7 @@ def _render_card(exp: _Experiment, anchor: str) -> str:
         else ""
     )
     data = " \u00b7 ".join(
-        f'<a href="{_e(_url(exp.folder, n))}">{_e(n)}</a>' for n in exp.data_files
+        f'<a href="{_e(url(exp.folder, n))}">{_e(n)}</a>' for n in exp.data_files
     )
     data_html = f'<p class="meta muted">data: {data}</p>' if data else ""
     return (
@@ -514,7 +260,7 @@ def _render_card(exp: _Experiment, anchor: str) -> str:
     )
 
 
-def _render_page(exps: list[_Experiment], skipped: list[tuple[str, str]]) -> str:
+def render_page(exps: list[Experiment], skipped: list[tuple[str, str]]) -> str:
     """The whole HTML document."""
     versions = sorted({str(e.manifest["version"]) for e in exps if e.manifest.get("version")})
     if not versions:
@@ -530,7 +276,7 @@ def _render_page(exps: list[_Experiment], skipped: list[tuple[str, str]]) -> str
         used.add(anchor)
         return anchor
 
-    papers: dict[str, list[_Experiment]] = {}
+    papers: dict[str, list[Experiment]] = {}
     for e in exps:
         papers.setdefault(e.paper, []).append(e)
 
@@ -588,19 +334,3 @@ def _render_page(exps: list[_Experiment], skipped: list[tuple[str, str]]) -> str
         "<code>overparam.report.write_report</code>. All links are relative.</footer>"
         "</body></html>\n"
     )
-
-
-def write_report(results_dir: str | Path) -> Path:
-    """Render ``results_dir/index.html`` (atomically) and return its path.
-
-    Folders without ``manifest.json`` are ignored; folders whose manifest cannot be parsed are
-    listed as skipped. Raises ``FileNotFoundError`` if ``results_dir`` does not exist.
-    """
-    root = Path(results_dir)
-    if not root.is_dir():
-        raise FileNotFoundError(f"results directory not found: {root}")
-    exps, skipped = _scan(root)
-    out = root / "index.html"
-    html = _render_page(exps, skipped)
-    atomic_write(out, lambda tmp: tmp.write_text(html, encoding="utf-8"))
-    return out
