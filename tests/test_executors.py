@@ -82,14 +82,15 @@ def test_a_worker_killed_mid_task_is_retried_and_nothing_is_lost_or_saved_twice(
         os._exit(1)
 
     saved: Counter[str] = Counter()
-    real_save = ExperimentStore.save_run
+    real_save = ExperimentStore.save_batch
 
-    def counting_save(self, run_id, steps, record):
-        saved[run_id] += 1
-        real_save(self, run_id, steps, record)
+    def counting_save(self, runs):
+        for run_id, _, _ in runs:
+            saved[run_id] += 1
+        real_save(self, runs)
 
     monkeypatch.setattr(runner, "compute_batch", dies_once)
-    monkeypatch.setattr(ExperimentStore, "save_run", counting_save)
+    monkeypatch.setattr(ExperimentStore, "save_batch", counting_save)
     ex = DaskExecutor(address=cluster.scheduler_address)
     try:
         res = execute(plan(spec), tmp_path / "dask", progress=False, executor=ex)

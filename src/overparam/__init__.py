@@ -3,6 +3,7 @@
     import overparam as op
     res = op.run("local-pl/bound-tightness", quick=True, seeds=5)
     res.runs, res.steps, res.checks      # pandas DataFrames
+    res = op.load("overparam-results/local-pl__bound-tightness")   # reopen, no rerun
 
 Importing overparam is light (no JAX, pandas or matplotlib until a run needs them) and leaves
 the process's JAX platform alone unless asked: ``OVERPARAM_PLATFORM=cpu`` in the environment or
@@ -32,6 +33,7 @@ def run(
     progress: bool = False,
     executor: str = "local",
     workers: int | None = None,
+    replace: bool = False,
     **overrides: Any,
 ):
     """Run a registered experiment, a spec file or a spec dict; return its Result.
@@ -39,7 +41,8 @@ def run(
     ``sets`` maps dotted paths to values (a list sweeps a scalar field, like ``--set``);
     other keyword arguments override top-level fields, ``__`` standing for a dot
     (``problem__width=[500, 1000]``). ``executor`` is ``local``, ``dask`` (a local cluster
-    of ``workers`` processes) or ``dask://HOST:PORT``, as on the command line.
+    of ``workers`` processes) or ``dask://HOST:PORT``, as on the command line. A results
+    folder holding another spec's runs is refused (``SpecError``) unless ``replace``.
     """
     from overparam.executors import make_executor
     from overparam.runner import execute, plan
@@ -49,7 +52,7 @@ def run(
              command=f"overparam.run({id_or_spec!r})" if not isinstance(id_or_spec, dict) else "")
     ex = make_executor(executor, workers)
     try:
-        return execute(p, Path(out), progress=progress, executor=ex)
+        return execute(p, Path(out), progress=progress, executor=ex, replace=replace)
     finally:
         ex.close()
 
@@ -63,6 +66,14 @@ def set_platform(name: str) -> None:
     _set(name)
 
 
+def load(path: str | Path):
+    """Reopen a results folder (an experiment's, or an ``--out`` folder holding one) as a
+    Result, without rerunning anything or importing JAX; see ``overparam.results``."""
+    from overparam.results import load as _load
+
+    return _load(path)
+
+
 def list_experiments() -> list[str]:
     """Ids of every registered experiment."""
     from overparam.experiments import all_experiments
@@ -70,4 +81,4 @@ def list_experiments() -> list[str]:
     return [e.id for e in all_experiments()]
 
 
-__all__ = ["__version__", "list_experiments", "run", "set_platform"]
+__all__ = ["__version__", "list_experiments", "load", "run", "set_platform"]

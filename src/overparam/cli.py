@@ -1,9 +1,12 @@
-"""The `overparam` command line: list, run, run-spec, report, reproduce."""
+"""The `overparam` command line: list, run, run-spec, report, reproduce, show."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -35,6 +38,57 @@ Workers = Annotated[int | None, typer.Option(
     "--workers", help="worker processes of --executor dask (default 1)")]
 
 
+Strict = Annotated[bool, typer.Option(
+    "--strict", help="exit 3 when a run diverged, too (failed and stalled runs always do)")]
+
+Replace = Annotated[bool, typer.Option(
+    "--replace", help="replace the results of another spec in the --out folder")]
+
+#: Exit status when the command ran but some run failed or stalled (or diverged, --strict).
+EXIT_RUNS = 3
+#: Exit status when results could not be written (no space left, no permission).
+EXIT_WRITE = 4
+#: Exit statuses of an interrupted command (128 + the signal's number, as shells report).
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised where the command is so that it unwinds like Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _guard(out: Path):
+    """One line and a documented exit status, never a traceback, when the command is
+    interrupted or cannot write: completed batches stay saved and a rerun resumes."""
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    resume = "rerun the same command to resume (completed batches are kept)"
+    try:
+        yield
+    except SpecError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted: {resume}", highlight=False, markup=False)
+        raise typer.Exit(EXIT_SIGINT) from None
+    except _Terminated:
+        err_console.print(f"terminated: {resume}", highlight=False, markup=False)
+        raise typer.Exit(EXIT_SIGTERM) from None
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM,
+                             errno.EROFS):
+            raise
+        need = "space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "write permission"
+        err_console.print(f"error: cannot write the results under {out} ({exc.strerror}): "
+                          f"it needs {need}; {resume} once it has", highlight=False,
+                          markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_WRITE) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise _Terminated
+
+
 def _fail(exc: SpecError) -> None:
     err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
@@ -64,34 +118,77 @@ def _executor(choice: tuple[str, str | None], workers: int | None):
         _fail(exc)
 
 
-def _run(target, quick, seeds, steps, out, sets, no_progress, executor, workers) -> None:
-    from overparam.report import check_summary
-    from overparam.runner import execute, plan
+def _run(target, quick, seeds, steps, out, sets, no_progress, executor, workers,
+         strict, replace) -> None:
+    from overparam.runner import check_target, execute, plan
 
     choice = _parse_executor(executor, workers)
     try:
         p = plan(target, quick=quick, seeds=seeds, steps=steps, sets=sets or [], command=_command())
+        check_target(p, out, replace)
     except SpecError as exc:
         _fail(exc)
     ex = _executor(choice, workers)
-    try:
-        res = execute(p, out, progress=not no_progress, executor=ex)
-    finally:
-        ex.close()
-    runs = res.runs
-    counts = runs["status"].value_counts().to_dict()
-    out_console.print(f"[bold]{p.experiment_id}[/]: {len(runs)} runs "
-                      + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-    summary = check_summary(res.checks)
-    if not summary.empty:
-        table = Table("check", "equation", "holds", "violated", "n/a", "verdict", "median lhs/rhs")
-        for r in summary.itertuples():
-            table.add_row(r.check, r.equation, str(r.n_holds), str(r.n_violated),
-                          str(r.n_not_applicable), r.verdict, f"{r.median_ratio:.3g}")
-        out_console.print(table)
+    with _guard(out):
+        try:
+            res = execute(p, out, progress=not no_progress, executor=ex, replace=replace)
+        finally:
+            ex.close()
+    _print_checks(res)
     for line in res.manifest.get("summary", []):
         out_console.print(line, highlight=False, markup=False)
     out_console.print(f"results: {res.path}")
+    _exit_for([res], strict)
+
+
+def _counts_line(res) -> str:
+    """'<id>: 12 runs ok 11, diverged 1 (reused 4, computed 8)'."""
+    runs, m = res.runs, res.manifest
+    counts = runs["status"].value_counts().to_dict()
+    reuse = f" (reused {m['reused']}, computed {m['computed']})" if "reused" in m else ""
+    return (f"[bold]{escape(res.experiment_id)}[/]: {len(runs)} runs "
+            + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + reuse)
+
+
+def _print_checks(res) -> None:
+    """Run counts, the check table with each check's reason, and the headline verdict."""
+    from overparam.report import check_summary, headline
+
+    out_console.print(_counts_line(res))
+    summary = check_summary(res.checks)
+    if summary.empty:
+        return
+    table = Table("check", "equation", "holds", "violated", "n/a", "vacuous", "verdict",
+                  "median lhs/rhs", "note")
+    for r in summary.itertuples():
+        table.add_row(*(escape(str(x)) for x in (
+            r.check, r.equation, r.n_holds, r.n_violated, r.n_not_applicable, r.n_vacuous,
+            r.verdict, f"{r.median_ratio:.3g}", r.note)))
+    out_console.print(table)
+    verdict, printed = headline(summary)
+    out_console.print(f"verdict: {verdict}", highlight=False, markup=False)
+    for line in printed:
+        out_console.print(f"  {line} (docs/errata.md)", highlight=False, markup=False)
+
+
+def _exit_for(results, strict: bool) -> None:
+    """Exit 3 when a run failed or stalled (or, with --strict, diverged), naming the count
+    and the first reason; 0 otherwise."""
+    import pandas as pd
+
+    bad = ("failed", "stalled", "diverged") if strict else ("failed", "stalled")
+    runs = pd.concat([r.runs.assign(_exp=r.experiment_id) for r in results], ignore_index=True)
+    hit = runs[runs["status"].isin(bad)]
+    if hit.empty:
+        return
+    first = hit.iloc[0]
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(hit["status"].value_counts().items()))
+    err_console.print(f"{len(hit)} of {len(runs)} runs did not succeed ({kinds}); first, in "
+                      f"{first['_exp']}: {first['note'] or first['status']}",
+                      highlight=False, markup=False, soft_wrap=True)
+    raise typer.Exit(EXIT_RUNS)
+
+
 
 
 @app.command("list")
@@ -108,17 +205,21 @@ def list_cmd() -> None:
 @app.command("run")
 def run_cmd(experiment_id: str, quick: Quick = False, seeds: Seeds = None, steps: Steps = None,
             out: Out = DEFAULT_OUT, set_: Sets = None, no_progress: NoProgress = False,
-            executor: ExecutorOpt = "local", workers: Workers = None) -> None:
+            executor: ExecutorOpt = "local", workers: Workers = None,
+            strict: Strict = False, replace: Replace = False) -> None:
     """Run a registered experiment by id."""
-    _run(experiment_id, quick, seeds, steps, out, set_, no_progress, executor, workers)
+    _run(experiment_id, quick, seeds, steps, out, set_, no_progress, executor, workers, strict,
+         replace)
 
 
 @app.command("run-spec")
 def run_spec_cmd(spec_file: Path, quick: Quick = False, seeds: Seeds = None, steps: Steps = None,
                  out: Out = DEFAULT_OUT, set_: Sets = None, no_progress: NoProgress = False,
-                 executor: ExecutorOpt = "local", workers: Workers = None) -> None:
+                 executor: ExecutorOpt = "local", workers: Workers = None,
+                 strict: Strict = False, replace: Replace = False) -> None:
     """Run a user experiment from a YAML spec file (paths in it are relative to the file)."""
-    _run(spec_file, quick, seeds, steps, out, set_, no_progress, executor, workers)
+    _run(spec_file, quick, seeds, steps, out, set_, no_progress, executor, workers, strict,
+         replace)
 
 
 @app.command("report")
@@ -134,11 +235,12 @@ def report_cmd(results_dir: Path) -> None:
 @app.command("reproduce")
 def reproduce_cmd(quick: Quick = False, out: Out = DEFAULT_OUT,
                   no_progress: NoProgress = False, executor: ExecutorOpt = "local",
-                  workers: Workers = None) -> None:
+                  workers: Workers = None, strict: Strict = False,
+                  replace: Replace = False) -> None:
     """Run every registered experiment, then write the report."""
     from overparam.experiments import all_experiments
     from overparam.report import write_report
-    from overparam.runner import execute, plan
+    from overparam.runner import check_target, execute, plan
 
     choice = _parse_executor(executor, workers)
     plans = []
@@ -146,18 +248,37 @@ def reproduce_cmd(quick: Quick = False, out: Out = DEFAULT_OUT,
         cmd = f"overparam run {e.id}" + (" --quick" if quick else "")
         try:
             plans.append(plan(e.id, quick=quick, command=cmd))
+            check_target(plans[-1], out, replace)
         except SpecError as exc:
             _fail(exc)
     ex = _executor(choice, workers)
+    results = []
+    with _guard(out):
+        try:
+            for p in plans:
+                results.append(execute(p, out, progress=not no_progress, executor=ex,
+                                       replace=replace))
+                out_console.print(_counts_line(results[-1]))
+        finally:
+            ex.close()
+        out_console.print(f"report: {write_report(out).resolve()}")
+    _exit_for(results, strict)
+
+
+@app.command("show")
+def show_cmd(results_dir: Annotated[Path, typer.Argument(
+        metavar="DIR", help="an experiment's results folder, or an --out folder holding one")],
+) -> None:
+    """Print a results folder: run counts by status, the runs not ok, the check verdicts."""
+    from overparam.show import read, render
+
     try:
-        for p in plans:
-            res = execute(p, out, progress=not no_progress, executor=ex)
-            counts = res.runs["status"].value_counts().to_dict()
-            out_console.print(f"[bold]{p.experiment_id}[/]: "
-                              + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-    finally:
-        ex.close()
-    out_console.print(f"report: {write_report(out).resolve()}")
+        shown = read(results_dir)
+    except (OSError, ValueError) as exc:
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
+                          soft_wrap=True)
+        raise typer.Exit(2) from None
+    render(shown, out_console)
 
 
 def main() -> None:

@@ -96,6 +96,34 @@ class LocalExecutor:
         pass
 
 
+def _connect(client_cls: Any, address: str, timeout: float) -> Any:
+    """A Client of the scheduler at ``address``, or SpecError within ``timeout`` + 5 s: a
+    server that accepts the connection but never speaks Dask must not hang the command."""
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def connect() -> None:
+        try:
+            box["client"] = client_cls(address, timeout=timeout)
+        except BaseException as exc:  # reported below, in the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=connect, daemon=True)
+    worker.start()
+    worker.join(timeout + 5.0)
+    if "client" in box:
+        return box["client"]
+    exc = box.get("error")
+    if exc is None:
+        why = f"no Dask scheduler answered within {timeout + 5:.0f} s"
+    elif address.startswith("tls://") and isinstance(exc, TypeError | ValueError):
+        why = "tls:// needs Dask's TLS security settings (distributed.comm.tls in its config)"
+    else:
+        why = f"{type(exc).__name__}: {exc}"
+    raise SpecError("--executor", f"cannot reach the Dask scheduler at {address} ({why})")
+
+
 class DaskExecutor:
     """Batches as Dask tasks: on a local cluster of processes, or on a scheduler's workers.
 
@@ -122,11 +150,7 @@ class DaskExecutor:
             self.client = Client(self._cluster)
         else:
             self.name = f"dask ({address})"
-            try:
-                self.client = Client(address, timeout=connect_timeout)
-            except (OSError, TimeoutError) as exc:
-                raise SpecError("--executor", f"cannot reach the Dask scheduler at {address} "
-                                f"({type(exc).__name__}: {exc})") from None
+            self.client = _connect(Client, address, connect_timeout)
 
     def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
         from dask.distributed import as_completed
@@ -148,10 +172,17 @@ class DaskExecutor:
             self._cluster.close()
 
 
+#: The most local worker processes: beyond a few per core they only cost memory and start-up.
+MAX_WORKERS = 4 * (os.cpu_count() or 1)
+
+
 def parse_executor(executor: str, workers: int | None) -> tuple[str, str | None]:
     """Validate ``--executor`` / ``--workers``; return (kind, scheduler address or None)."""
     if workers is not None and workers < 1:
         raise SpecError("--workers", f"must be at least 1, got {workers}")
+    if workers is not None and workers > MAX_WORKERS:
+        raise SpecError("--workers", f"{workers} worker processes on {os.cpu_count()} cores; "
+                        f"at most {MAX_WORKERS} (4 per core)")
     if executor == "local":
         if workers not in (None, 1):
             raise SpecError("--workers", "only the dask executor takes workers "

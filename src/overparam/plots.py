@@ -1,4 +1,5 @@
-"""Figure helpers shared by every experiment: mean ± std bands of log curves, saving png+pdf,
+"""Figure helpers shared by every experiment: mean ± std bands of log curves (statistics over
+seeds from :mod:`overparam.aggregate`), saving png+pdf,
 and labels of settings that read well whatever a cell holds (a number, a word, a list, or
 nothing: NaN, None or pd.NA where a run has no such setting).
 
@@ -16,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import matplotlib.pyplot as plt
     import pandas as pd
+
+    from overparam.aggregate import Curves
 
 #: Matplotlib's default colour cycle (tab10), as plain text so that importing needs no
 #: matplotlib; the style below leaves the cycle as it is.
@@ -187,25 +190,94 @@ def save(fig: plt.Figure, root: Path, name: str) -> str:
     return f"figures/{name}.png"
 
 
-def log10_curves(steps: pd.DataFrame, run_ids, column: str, x: str = "step") -> pd.DataFrame:
-    """Wide table x × run of log10(column); runs that stopped early leave NaN."""
-    import numpy as np
+def log10_curves(steps: pd.DataFrame, run_ids, column: str, x: str = "step") -> Curves:
+    """log10(column) of the runs as :class:`overparam.aggregate.Curves` (x × run, with the
+    seeds present and those at exactly 0 counted per x); runs that stopped early leave NaN."""
+    from overparam.aggregate import seed_curves
 
-    sub = steps[steps["run_id"].isin(run_ids)]
-    wide = sub.pivot(index=x, columns="run_id", values=column)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.log10(wide.where(wide > 0))
+    return seed_curves(steps, run_ids, column, x=x, log=True)
 
 
-def band(ax: plt.Axes, wide: pd.DataFrame, label: str, color: str, **line) -> None:
-    """Mean ± one standard deviation across runs (columns), as in the paper's figures."""
-    mean, std = wide.mean(axis=1), wide.std(axis=1).fillna(0.0)
-    ax.plot(wide.index, mean, color=color, label=label, **line)
-    ax.fill_between(wide.index, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
+def _curves(data: Curves | pd.DataFrame) -> Curves:
+    from overparam.aggregate import Curves
+
+    return data if isinstance(data, Curves) else Curves.from_wide(data)
 
 
-def mean_curve(ax: plt.Axes, wide: pd.DataFrame, label: str, color: str, **line) -> None:
-    ax.plot(wide.index, wide.mean(axis=1), color=color, label=label, **line)
+#: Count notes of one curve closer than this share of its x range are thinned out: the
+#: first drop (where the band ends) and the final count stay, the markers at the axis
+#: bottom show every seed that stops (×) or reaches 0 (▼).
+NOTE_GAP = 0.08
+
+
+def _thin(notes: list, span: float) -> list:
+    """The first note, then each at least NOTE_GAP·span after the last kept; the final note
+    replaces the last kept one when too close to it (unless that is the first)."""
+    kept = notes[:1]
+    for note in notes[1:]:
+        if note.x - kept[-1].x >= NOTE_GAP * span:
+            kept.append(note)
+        elif note is notes[-1] and len(kept) > 1:
+            kept[-1] = note
+    return kept
+
+
+def _survivors(ax: plt.Axes, curves: Curves, color: str, label: str | None, line: dict,
+               partial: dict, fill: float | None, above: bool) -> None:
+    """Draw the pieces of the mean: over all seeds in ``line`` style (with the band when
+    ``fill``), over fewer in the thinner ``partial`` style; then the count notes and
+    markers at the axis bottom where seeds stop (×) or, on a log curve, reach 0 (▼)."""
+    for seg in curves.segments():
+        if seg.full:
+            ax.plot(seg.x, seg.mean, color=color, label=label, **line)
+            label = None
+            if fill is not None:
+                ax.fill_between(seg.x, seg.mean - seg.std, seg.mean + seg.std, color=color,
+                                alpha=fill, linewidth=0)
+        else:
+            ax.plot(seg.x, seg.mean, color=color, label=label, **partial)
+            label = None
+    x = curves.index.to_numpy(float)
+    notes = _thin(curves.notes(), float(x.max() - x.min()) if x.size else 0.0)
+    for i, note in enumerate(notes):  # alternately above and below the curve; at its end,
+        up = (i % 2 == 0) == above    # where no seed is left, to the left of the point
+        ax.annotate(note.text, (note.x, note.y), xytext=(-2 if note.n == 0 else 2, 2 if up else -2),
+                    textcoords="offset points", ha="right" if note.n == 0 else "left",
+                    va="bottom" if up else "top", fontsize=6, color=color, clip_on=True,
+                    annotation_clip=True)
+    for where, marker in ((curves.zero_onsets(), "v"), (curves.end_onsets(), "x")):
+        if len(where):
+            ax.plot(where, [0.0] * len(where), ls="none", marker=marker, ms=4, color=color,
+                    transform=ax.get_xaxis_transform(), clip_on=False)
+
+
+def _partial(line: dict, ls: str, other: str) -> dict:
+    """The style of a mean over fewer than all seeds: thinner, and dashed ``ls`` (``other``
+    where the full curve is already drawn so)."""
+    lw = float(line.get("lw", line.get("linewidth", 1.5)))
+    full_ls = line.get("ls", line.get("linestyle", "-"))
+    return {"ls": other if full_ls == ls else ls, "lw": max(0.6, 0.55 * lw), "alpha": 0.9}
+
+
+def band(ax: plt.Axes, curves: Curves | pd.DataFrame, label: str, color: str, *,
+         fill_alpha: float = 0.2, **line) -> Curves:
+    """Mean ± one standard deviation across seeds, as in the paper's figures, drawn only
+    where every seed is present; where some have stopped (or sit at 0 on a log curve) the
+    mean of those left is a thin dashed line, with the count where it drops ("n=3/5, 1 at
+    0") and a marker at the axis bottom where a seed reaches 0 (docs/observables.md,
+    "Statistics over seeds"). Takes :class:`Curves` or a wide table x × run."""
+    curves = _curves(curves)
+    _survivors(ax, curves, color, label, line, _partial(line, "--", ":"), fill_alpha, True)
+    return curves
+
+
+def mean_curve(ax: plt.Axes, curves: Curves | pd.DataFrame, label: str, color: str,
+               **line) -> Curves:
+    """The mean across seeds in ``line`` style where every seed is present, thinner and
+    dotted where fewer are (with the counts, as :func:`band`)."""
+    curves = _curves(curves)
+    _survivors(ax, curves, color, label, line, _partial(line, ":", "--"), None, False)
+    return curves
 
 
 def setting_label(runs: pd.DataFrame, keys: list[str]) -> pd.Series:
@@ -247,13 +319,19 @@ def curves_figure(root: Path, runs: pd.DataFrame, steps: pd.DataFrame,
                   xlabel: str = "iteration t") -> list[str]:
     """A user spec's figure: per setting, the mean ± std over seeds of log10 of the ``solid``
     column (column, label) and the mean of a ``dashed`` companion (a bound, a twin), which
-    may depend on the setting's runs. The families' default figures are made with it."""
+    may depend on the setting's runs. The families' default figures are made with it.
+    Failed runs (which could not start) are left out; the others count as seeds (see
+    :func:`band`)."""
     plt = pyplot()
     keys = swept_columns(runs)
     labels = setting_label(runs, keys)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for i, (label, grp) in enumerate(setting_groups(runs.assign(_label=labels), "_label")):
         color = COLORS[i % len(COLORS)]
+        if "status" in grp:
+            grp = grp[grp["status"] != "failed"]
+        if grp.empty:  # every run of the setting failed: nothing ran to draw
+            continue
         ids = grp["run_id"]
         band(ax, log10_curves(steps, ids, solid[0], x=x), f"{solid[1]}  [{label}]", color)
         column, text = dashed(grp)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -30,7 +31,9 @@ class Progress:
                 console=console, transient=False,
             )
             self._bar.__enter__()
-            self._task = self._bar.add_task(self.label, total=self.total, completed=self.done)
+            # an id's brackets are text, never rich markup
+            self._task = self._bar.add_task(escape(self.label), total=self.total,
+                                            completed=self.done)
         return self
 
     def grow(self, n: int) -> None:

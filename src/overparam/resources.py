@@ -131,7 +131,9 @@ def resolve(path: Path, base_dir: Path) -> Path:
 
 def npy_shape(path: Path) -> tuple[int, ...] | None:
     """The shape stored in a .npy header (None when the file cannot be read as one: the
-    loader reports that with the field's name)."""
+    loader reports that with the field's name; a pipe or a device is never opened)."""
+    if not Path(path).is_file():
+        return None
     try:
         with open(path, "rb") as fh:
             version = np.lib.format.read_magic(fh)

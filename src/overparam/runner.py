@@ -17,12 +17,14 @@ import pandas as pd
 
 import overparam
 from overparam import engine, problems
-from overparam.checks.core import CHECK_COLUMNS
+from overparam.checks.core import CHECK_COLUMNS, vacuous
 from overparam.errors import SpecError
 from overparam.executors import Executor, LocalExecutor
 from overparam.experiments import Experiment, get_experiment
+from overparam.fingerprints import file_fingerprints
 from overparam.problems.protocol import compile_key
 from overparam.progress import Progress
+from overparam.results import Result
 from overparam.spec import (
     Setting,
     Spec,
@@ -35,7 +37,7 @@ from overparam.spec import (
     setting_dict,
     validate_spec,
 )
-from overparam.store import ExperimentStore, write_json
+from overparam.store import ExperimentStore, folder_name, lock_folder, write_json
 
 
 @dataclass
@@ -66,33 +68,11 @@ class Plan:
         return len(self.settings) * self.spec.seeds
 
 
-def _paths(node: Any, where: str = "") -> list[tuple[str, Path]]:
-    """Every file path in a setting, with the dotted field that names it."""
-    if isinstance(node, Path):
-        return [(where, node)]
-    if isinstance(node, dict):
-        return [p for k, v in node.items() for p in _paths(v, f"{where}.{k}" if where else k)]
-    if isinstance(node, list | tuple):
-        return [p for i, v in enumerate(node) for p in _paths(v, f"{where}[{i}]")]
-    return []
-
-
-def _file_fingerprints(settings: list[Setting], base_dir: Path) -> dict[str, str]:
-    """Content hashes of every file (or folder of files) a setting reads, so changed data gets
-    new run ids."""
-    out: dict[str, str] = {}
-    for s in settings:
-        for fieldname, p in _paths(s.model_dump()):
-            full = p if p.is_absolute() else base_dir / p
-            files = sorted(f for f in full.iterdir() if f.is_file()) if full.is_dir() else [full]
-            digest = hashlib.sha256()
-            try:
-                for f in files:  # a folder (MNIST's IDX files) hashes its files' names and bytes
-                    digest.update(f.name.encode() + f.read_bytes())
-            except OSError as exc:
-                raise SpecError(fieldname, f"cannot read {full} ({exc.strerror})") from None
-            out[str(p)] = digest.hexdigest()[:16]
-    return out
+def _content_id(spec: Spec) -> str:
+    """The id of a spec given without one: ``user-`` and a hash of its content, so two
+    different dict specs never share a results folder."""
+    text = json.dumps(spec.model_dump(mode="json"), sort_keys=True, default=str)
+    return "user-" + hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
 def plan(
@@ -133,41 +113,24 @@ def plan(
     raw = apply_overrides(raw, pairs)
     spec = validate_spec(raw)
     settings = expand(spec)
+    seen: dict[str, int] = {}
+    for i, s in enumerate(settings):  # two grid points that resolve to one setting
+        j = seen.setdefault(_key(s), i)
+        if j != i:
+            raise SpecError("cases" if spec.cases else "sweep",
+                            f"points {j} and {i} of the grid give the same setting: list each "
+                            "configuration once")
     problems.check_memory(settings, spec.seeds, base)  # before anything large is allocated
-    exp_id = spec.id or (experiment.id if experiment else "user-spec")
+    exp_id = spec.id or (experiment.id if experiment else _content_id(spec))
     p = Plan(
         experiment_id=exp_id, title=spec.title or (experiment.title if experiment else exp_id),
         paper=spec.paper or (experiment.paper if experiment else "user"), spec=spec,
         settings=settings, base_dir=base, quick=quick, command=command, experiment=experiment,
     )
-    p.fingerprints = _file_fingerprints(settings, base)
+    p.fingerprints = file_fingerprints(settings, base)
     for s in settings if build_instances else ():  # build one instance per setting: catches bad files before any write
         problems.family(s).build_instance(s, spec.seed, base)
     return p
-
-
-@dataclass
-class Result:
-    """An experiment's results folder with its three tables loaded lazily."""
-
-    path: Path
-    experiment_id: str
-
-    @property
-    def runs(self) -> pd.DataFrame:
-        return pd.read_parquet(self.path / "runs.parquet")
-
-    @property
-    def steps(self) -> pd.DataFrame:
-        return pd.read_parquet(self.path / "steps.parquet")
-
-    @property
-    def checks(self) -> pd.DataFrame:
-        return pd.read_parquet(self.path / "checks.parquet")
-
-    @property
-    def manifest(self) -> dict[str, Any]:
-        return json.loads((self.path / "manifest.json").read_text())
 
 
 @dataclass(frozen=True)
@@ -235,8 +198,10 @@ def compute_batch(batch: Batch) -> BatchResult:
         reached = np.flatnonzero(rows["stop"][i]) if "stop" in rows else np.zeros(0, int)
         if reached.size and (not dead.size or reached[0] < dead[0]):
             dead = np.zeros(0, int)
-        last = int(dead[0]) if dead.size else (int(reached[0]) if reached.size
-                                               else rows["alive"].shape[1] - 1)
+        # A dead run's rows end with its last computed iterate: the row where it failed
+        # (its huge or non-finite loss kept); the rows after repeat frozen weights.
+        last = int(dead[0]) - 1 if dead.size else (int(reached[0]) if reached.size
+                                                   else rows["alive"].shape[1] - 1)
         table = {"step": np.arange(last + 1), "t": rows["t"][i, : last + 1],
                  **{k: rows[k][i, : last + 1] for k in logged}}
         steps_df = pd.DataFrame(table)
@@ -247,6 +212,11 @@ def compute_batch(batch: Batch) -> BatchResult:
         why = fam.failure(setting, consts[i])
         if why:
             status, note = "failed", why
+        elif status == "ok":
+            with _extreme_values_quietly():
+                why = fam.stalled(setting, consts[i], steps_df)
+            if why:
+                status, note = "stalled", why
         with _extreme_values_quietly():
             c, extra, checks = fam.finalize(setting, insts[i], consts[i], steps_df, status)
         steps_df = steps_df[["run_id", "step", "t", *fam.columns]]
@@ -255,7 +225,9 @@ def compute_batch(batch: Batch) -> BatchResult:
             "status": status, "note": note, "steps_done": int(last if dead.size or reached.size else setting.steps),
             "wall_s": wall, "theory_s": theory_s / len(seeds), "run_s": timing["run_s"],
             "compile_s": timing["compile_s"], "batch_size": len(seeds), **extra, **c,
-            "checks": [{"run_id": run_id, **r} for r in checks],
+            "checks": [{"run_id": run_id, "erratum": "", "corrected_by": "",
+                        **(vacuous(r, "the run stalled") if status == "stalled" else r)}
+                       for r in checks],
         }
         out.append((run_id, steps_df, record))
     return BatchResult(out, {**timing, "theory_s": theory_s,
@@ -311,22 +283,57 @@ def _run_missing(plan_: Plan, settings: list[Setting], store: ExperimentStore,
                                  tuple(plan_.run_id(setting, s) for s in missing),
                                  plan_.base_dir))
     for result in executor.map_unordered(compute_batch, batches):
-        for run_id, steps_df, record in result.runs:
-            store.save_run(run_id, steps_df, record)
-        for k in timings:
+        store.save_batch(result.runs)
+        for k in ("compile_s", "run_s", "theory_s"):
             timings[k] += result.timing[k]
+        timings["computed"] = timings.get("computed", 0) + len(result.runs)
         bar.advance(len(result.runs))
 
 
+def check_target(plan_: Plan, out: Path, replace: bool = False) -> None:
+    """Refuse (SpecError on --out) to overwrite a results folder whose tables hold runs that
+    this plan does not have, unless ``replace``. A plan that keeps every stored run (more
+    seeds, more settings) adds to the folder; the tables then cover the new plan."""
+    manifest = Path(out) / folder_name(plan_.experiment_id) / "manifest.json"
+    if replace or not manifest.is_file():
+        return
+    try:
+        stored = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return  # a damaged manifest holds nothing to keep: it is rewritten
+    if stored.get("spec") == plan_.spec.model_dump(mode="json"):
+        return
+    held = {r.get("run_id") for r in stored.get("runs") or [] if isinstance(r, dict)}
+    searched = plan_.experiment is not None and plan_.experiment.search is not None
+    planned = {plan_.run_id(s, k) for s in plan_.settings for k in plan_.seeds()}
+    if not searched and held <= planned:  # more seeds or settings: every stored run stays
+        return
+    n = len(held - planned) if not searched else len(held)
+    raise SpecError("--out", f"{manifest.parent} holds {n} runs that this spec of "
+                    f"{plan_.experiment_id} does not plan (other settings, seeds, steps or "
+                    "--quick); rerun with --replace to replace them (runs both share are "
+                    "reused), or choose another --out")
+
+
 def execute(plan_: Plan, out: Path, progress: bool = True,
-            executor: Executor | None = None) -> Result:
+            executor: Executor | None = None, replace: bool = False) -> Result:
     """Run every missing run of the plan, then write the tables, figures and manifest.
 
     ``executor`` decides where batches run (default: this process); results are written
-    here whatever it is."""
+    here whatever it is. A folder holding another spec's results is refused unless
+    ``replace`` (:func:`check_target`)."""
     out = Path(out)
+    check_target(plan_, out, replace)
     executor = executor or LocalExecutor()
-    store = ExperimentStore(out, plan_.experiment_id)
+    with lock_folder(out / folder_name(plan_.experiment_id)):
+        check_target(plan_, out, replace)  # again: another process may have written meanwhile
+        store = ExperimentStore(out, plan_.experiment_id)
+        return _execute(plan_, store, executor, progress)
+
+
+def _execute(plan_: Plan, store: ExperimentStore, executor: Executor,
+             progress: bool) -> Result:
+    """``execute`` with the folder held."""
     t0 = time.perf_counter()
     timings = {"compile_s": 0.0, "run_s": 0.0, "theory_s": 0.0}
     done_before = sum(store.is_done(plan_.run_id(s, seed))
@@ -347,17 +354,21 @@ def execute(plan_: Plan, out: Path, progress: bool = True,
     elif plan_.settings:  # a user's spec: its family's default figure
         figures = problems.family(plan_.settings[0]).figure(store.root, runs, steps)
     timings["total_s"] = time.perf_counter() - t0
+    computed = int(timings.pop("computed", 0))
     manifest = {
         "id": plan_.experiment_id, "title": plan_.title, "paper": plan_.paper,
         "paper_title": plan_.experiment.paper_title if plan_.experiment else "",
         "figure": plan_.experiment.figure if plan_.experiment else "",
         "version": overparam.__version__, "command": plan_.command, "quick": plan_.quick,
         "spec": plan_.spec.model_dump(mode="json"),
+        "settings": [setting_dict(s) for s in plan_.settings],
         "runs": runs[["run_id", "status"]].to_dict(orient="records"),
+        "reused": len(runs) - computed, "computed": computed,
         "timings": timings, "executor": executor.name, "figures": figures, "summary": summary,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     write_json(store.root / "manifest.json", manifest)
+    store.drop_parts()
     return Result(store.root, plan_.experiment_id)
 
 

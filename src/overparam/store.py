@@ -1,20 +1,29 @@
-"""The results layout on disk: atomic writes, per-run parts for resume, final tables.
+"""The results layout on disk: atomic writes, batch parts for resume, final tables.
 
     OUT/<id with '/' -> '__'>/
       manifest.json, runs.parquet, steps.parquet, checks.parquet, figures/
-      .parts/<run_id>.steps.parquet, .parts/<run_id>.json   completed runs (resume)
+      .parts/<batch>.steps.parquet, .parts/<batch>.json   batches computed since the tables
 
-Every file is written to a temporary name and renamed into place, so a process killed at
-any moment leaves either the whole file or none (and a stray temporary, removed on the
-next open). A run counts as done once its record exists, which is written last.
+The three tables are the store of every complete run: a rerun reuses the runs they hold.
+``.parts`` holds the batches of a run in progress, one unit per batch (its seeds were
+computed together, so a resume recomputes a lost batch with the same seeds and gets the same
+numbers); it is removed once the tables are written. Every file is written to a unique
+temporary name, flushed to disk and renamed into place, so a process killed at any moment
+leaves either the whole file or none (and a stray temporary, removed on the next open). A
+batch counts as done once its record file exists, which is written last; a damaged one is
+discarded and recomputed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +54,8 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     try:
         write(Path(tmp))
         os.chmod(tmp, 0o666 & ~_UMASK)
+        with open(tmp, "rb") as f:  # the bytes reach the disk before the name does
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -68,37 +79,145 @@ def write_parquet(path: Path, df: pd.DataFrame) -> None:
     atomic_write(path, lambda p: df.to_parquet(p, index=False))
 
 
+TABLES = ("runs", "steps", "checks")
+
+
+@contextlib.contextmanager
+def lock_folder(root: Path) -> Iterator[None]:
+    """Hold an experiment's folder for this process: a second writer is refused at once
+    (SpecError on --out) instead of racing on the same files."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            from overparam.errors import SpecError
+
+            raise SpecError("--out", f"another overparam process is writing to {root}; wait "
+                            "for it to finish or choose another --out") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 class ExperimentStore:
-    """One experiment's folder."""
+    """One experiment's folder: complete runs in its tables, batches in progress in .parts."""
 
     def __init__(self, out: Path, experiment_id: str):
         self.root = Path(out) / folder_name(experiment_id)
         self.parts = self.root / ".parts"
-        if self.parts.is_dir():  # temporaries of a process killed mid-write
-            for stray in self.parts.glob(".*.tmp"):
+        self._parts: dict[str, tuple[str, int]] = {}  # run_id -> (batch key, position)
+        self._batches: dict[str, dict[str, Any]] = {}
+        self._steps_cache: tuple[str, pd.DataFrame] | None = None
+        self._tables: dict[str, pd.DataFrame] | None = None
+        if self.parts.is_dir():
+            for stray in self.parts.glob(".*.tmp"):  # temporaries of a killed process
                 stray.unlink(missing_ok=True)
+            for rec in sorted(self.parts.glob("*.json")):
+                self._index_batch(rec)
+
+    # ------------------------------------------------------------------ batches in progress
+    def _index_batch(self, rec: Path) -> None:
+        """Add a batch's runs to the index; a damaged batch (unreadable record, missing or
+        short steps file, or another layout) is deleted, so it is recomputed."""
+        key = rec.name[: -len(".json")]
+        steps = self.parts / f"{key}.steps.parquet"
+        try:
+            batch = json.loads(rec.read_text())
+            import pyarrow.parquet as pq
+
+            ok = (isinstance(batch, dict) and len(batch["run_ids"]) == len(batch["records"])
+                  == len(batch["rows"]) and pq.read_metadata(steps).num_rows
+                  == sum(batch["rows"]))
+        except (OSError, ValueError, KeyError, TypeError, Exception):
+            ok = False
+        if not ok:
+            rec.unlink(missing_ok=True)
+            steps.unlink(missing_ok=True)
+            return
+        self._batches[key] = batch
+        for i, run_id in enumerate(batch["run_ids"]):
+            self._parts[run_id] = (key, i)
+
+    def save_batch(self, runs: list[tuple[str, pd.DataFrame, dict[str, Any]]]) -> None:
+        """Save a batch as one unit: its steps first, then its records (the completion mark)."""
+        run_ids = [r for r, _, _ in runs]
+        key = hashlib.sha256("\n".join(run_ids).encode()).hexdigest()[:16]
+        steps = pd.concat([s for _, s, _ in runs], ignore_index=True)
+        write_parquet(self.parts / f"{key}.steps.parquet", steps)
+        batch = {"run_ids": run_ids, "rows": [len(s) for _, s, _ in runs],
+                 "records": [rec for _, _, rec in runs]}
+        write_json(self.parts / f"{key}.json", batch)
+        self._batches[key] = json.loads(json.dumps(batch, default=_json_default))
+        for i, run_id in enumerate(run_ids):
+            self._parts[run_id] = (key, i)
+
+    # ------------------------------------------------------------------ complete runs
+    def _stored(self) -> dict[str, pd.DataFrame]:
+        """The folder's tables (empty when there are none or one is unreadable)."""
+        if self._tables is None:
+            self._tables = {}
+            try:
+                if all((self.root / f"{t}.parquet").is_file() for t in TABLES):
+                    runs = pd.read_parquet(self.root / "runs.parquet")
+                    self._tables = {"runs": runs.set_index("run_id", drop=False)}
+            except (OSError, ValueError, KeyError):
+                self._tables = {}
+        return self._tables
+
+    def _stored_table(self, name: str) -> pd.DataFrame:
+        tables = self._stored()
+        if name not in tables:
+            tables[name] = pd.read_parquet(self.root / f"{name}.parquet")
+        return tables[name]
+
+    def stored_run_ids(self) -> list[str]:
+        """Run ids the folder's tables hold."""
+        tables = self._stored()
+        return list(tables["runs"].index) if tables else []
 
     def is_done(self, run_id: str) -> bool:
-        return (self.parts / f"{run_id}.json").exists() and (
-            self.parts / f"{run_id}.steps.parquet"
-        ).exists()
-
-    def save_run(self, run_id: str, steps: pd.DataFrame, record: dict[str, Any]) -> None:
-        """Steps first, then the record: the record's presence marks the run complete."""
-        write_parquet(self.parts / f"{run_id}.steps.parquet", steps)
-        write_json(self.parts / f"{run_id}.json", record)
+        tables = self._stored()
+        return run_id in self._parts or (bool(tables) and run_id in tables["runs"].index)
 
     def load_run(self, run_id: str) -> tuple[pd.DataFrame, dict[str, Any]]:
-        steps = pd.read_parquet(self.parts / f"{run_id}.steps.parquet")
-        record = json.loads((self.parts / f"{run_id}.json").read_text())
-        return steps, record
+        """A complete run's steps and record (with its check rows under ``checks``)."""
+        if run_id in self._parts:
+            key, i = self._parts[run_id]
+            batch = self._batches[key]
+            if self._steps_cache is None or self._steps_cache[0] != key:
+                self._steps_cache = (key, pd.read_parquet(self.parts / f"{key}.steps.parquet"))
+            start = sum(batch["rows"][:i])
+            steps = self._steps_cache[1].iloc[start: start + batch["rows"][i]]
+            return steps.reset_index(drop=True), json.loads(json.dumps(batch["records"][i]))
+        row = self._stored()["runs"].loc[run_id]
+        record = {k: _cell(v) for k, v in row.items()}
+        checks = self._stored_table("checks")
+        record["checks"] = [{k: _cell(v) for k, v in r.items()}
+                            for r in checks[checks["run_id"] == run_id].to_dict("records")]
+        steps = self._stored_table("steps")
+        return steps[steps["run_id"] == run_id].reset_index(drop=True), record
 
     def write_tables(self, runs: pd.DataFrame, steps: pd.DataFrame, checks: pd.DataFrame) -> None:
         write_parquet(self.root / "steps.parquet", steps)
         write_parquet(self.root / "checks.parquet", checks)
         write_parquet(self.root / "runs.parquet", runs)
+        self._tables = None
+
+    def drop_parts(self) -> None:
+        """Remove .parts once the tables hold every run (they are the store from now on)."""
+        shutil.rmtree(self.parts, ignore_errors=True)
+        self._parts.clear()
+        self._batches.clear()
+        self._steps_cache = None
 
     def figure_dir(self) -> Path:
         d = self.root / "figures"
         d.mkdir(parents=True, exist_ok=True)
         return d
+
+
+def _cell(value: Any) -> Any:
+    """A table cell as the run's record held it: parquet gives list cells back as arrays."""
+    return value.tolist() if isinstance(value, np.ndarray) else value

@@ -43,6 +43,10 @@ def _theorem2_blocker(c: dict, tau_sup: np.ndarray) -> str:
     return ""
 
 
+#: §4.5's printed inequality is wrong (errata C3); C.sec45.ineq_nN checks the corrected one.
+SEC45_AS_PRINTED = {"erratum": "C3", "corrected_by": "C.sec45.ineq_nN"}
+
+
 def run_checks(setting: Setting, steps: pd.DataFrame, c: dict) -> list[dict]:
     """Verdict rows for one run; ``c`` holds the run's constants (theory_constants + tau_max)."""
     # Rate bounds are identities at t = 0; their tightness is read from t >= 1.
@@ -102,7 +106,7 @@ def run_checks(setting: Setting, steps: pd.DataFrame, c: dict) -> list[dict]:
         why = ""
     if why:
         rows.append(not_applicable("C.saddle.positive", P, "sec 4.5", why))
-        rows.append(not_applicable("C.sec45.ineq", P, "sec 4.5", why))
+        rows.append(not_applicable("C.sec45.ineq", P, "sec 4.5", why, **SEC45_AS_PRINTED))
         rows.append(not_applicable("C.sec45.ineq_nN", P, "sec 4.5 (corrected)", why))
         return rows
     ref = c["sigma_ref_inner"]
@@ -113,7 +117,8 @@ def run_checks(setting: Setting, steps: pd.DataFrame, c: dict) -> list[dict]:
     rhs = full["sec45_rhs"].to_numpy()
     rows.append(inequality("C.sec45.ineq", P, "sec 4.5", rhs, sig, step,
                            note="sigma_min(W_(N-1:2)) >= sigma_(nN)(W_(N:2))/sigma_max(W_N), "
-                                "the step of the bad-saddle argument"))
+                                "the step of the bad-saddle argument as printed",
+                           **SEC45_AS_PRINTED))
     rows.append(inequality("C.sec45.ineq_nN", P, "sec 4.5 (corrected)", rhs,
                            full["sigma_nN_inner"].to_numpy(), step,
                            atol=1e-12 * np.nanmax(np.abs(rhs)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,8 @@ def load_npy(path: Path, field: str) -> np.ndarray:
     """Load one array (read-only); unreadable files, non-numeric or non-finite data name the
     field. A file is read once per process while it is unchanged (size and modification
     time), however many seeds and settings use it."""
+    if Path(path).exists() and not Path(path).is_file():
+        raise SpecError(field, f"{path} is not a regular file")
     try:
         st = Path(path).stat()
     except FileNotFoundError:
@@ -67,6 +70,7 @@ def load_npy(path: Path, field: str) -> np.ndarray:
 @functools.lru_cache(maxsize=32)
 def _load_npy(real: Path, mtime_ns: int, size: int, field: str, path: str) -> np.ndarray:
     """The checked array of file ``real`` (``path``: its name as the spec gave it)."""
+    _check_header(real, size, field, path)
     try:
         arr = np.load(real, allow_pickle=False)
     except FileNotFoundError:
@@ -83,10 +87,30 @@ def _load_npy(real: Path, mtime_ns: int, size: int, field: str, path: str) -> np
         arr = arr[:, None]
     if arr.ndim != 2:
         raise SpecError(field, f"{path} has shape {arr.shape}, expected a matrix")
+    if 0 in arr.shape:
+        raise SpecError(field, f"{path} has shape {arr.shape}: no rows or no columns")
     if not np.all(np.isfinite(arr)):
         raise SpecError(field, f"{path} contains NaN or infinite values")
     arr.flags.writeable = False  # shared by every caller of the cache
     return arr
+
+
+def _check_header(real: Path, size: int, field: str, path: str) -> None:
+    """Refuse an .npy whose header declares more data than the file holds (it would make
+    np.load allocate the declared size) before reading the data."""
+    try:
+        with open(real, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read(f)
+            start = f.tell()
+    except (OSError, ValueError, EOFError):
+        return  # not an .npy (or an .npz): np.load says which, below
+    declared = math.prod(shape) * dtype.itemsize
+    if declared > size - start:
+        raise SpecError(field, f"{path}'s header declares shape {shape} ({declared} bytes) but "
+                        f"the file holds {size - start} bytes of data")
 
 
 def load_data(spec: NpyData, base_dir: Path, loss: str) -> tuple[np.ndarray, np.ndarray]:

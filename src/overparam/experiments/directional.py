@@ -6,11 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from overparam.aggregate import left_out_text, over_runs, seed_curves
 from overparam.experiments import Experiment, register, verdict_line
 from overparam.plots import (
     COLORS,
+    band,
     distinct,
     is_missing,
+    mean_curve,
     pyplot,
     rows_with,
     save,
@@ -20,8 +23,9 @@ from overparam.plots import (
 )
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
+
+    from overparam.aggregate import Curves
 
 PAPER = "D"
 PAPER_TITLE = "Directional convergence of linear networks, logistic loss, spherically symmetric data"
@@ -50,12 +54,12 @@ def _label(run: pd.Series) -> str:
     return name
 
 
-def _curves(steps: pd.DataFrame, ids, col: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(t, mean, std) of a column across runs, on the first run's time grid."""
-    sub = steps[steps["run_id"].isin(ids)]
-    wide = sub.pivot(index="step", columns="run_id", values=col)
-    t = sub.groupby("step")["t"].first().reindex(wide.index).to_numpy()
-    return t, wide.mean(axis=1).to_numpy(), wide.std(axis=1).fillna(0.0).to_numpy()
+def _curves(steps: pd.DataFrame, ids, col: str) -> Curves:
+    """A column across runs (statistics over seeds in ``overparam.aggregate``), against the
+    time of the first run with a row at each step."""
+    curves = seed_curves(steps, ids, col)
+    t = steps[steps["run_id"].isin(ids)].groupby("step")["t"].first().reindex(curves.index)
+    return curves.with_x(t.to_numpy())
 
 
 def _verdicts(checks: pd.DataFrame, ids) -> str:
@@ -89,27 +93,33 @@ def _finish_fig1(root: Path, runs, steps, checks, quick, tag: str, fig_name: str
         gaps = steps.assign(gap=2 * np.sin(steps["theta"] / 2) ** 2)
         for ax, col, frame in ((axes[0], "cos_theta", steps), (axes[1], "gap", gaps),
                                (axes[2], "loss", steps), (axes[3], "weight_norm", steps)):
-            t, mean, sd = _curves(frame, ids, col)
-            ax.plot(t, mean, color=color, label=name, **style)
+            curves = _curves(frame, ids, col)
             if len(grp) > 1 and col in ("cos_theta", "weight_norm"):
-                ax.fill_between(t, mean - sd, mean + sd, color=color, alpha=0.15, lw=0)
+                band(ax, curves, name, color, fill_alpha=0.15, **style)
+            else:
+                mean_curve(ax, curves, name, color, **style)
+        t = curves.index[curves.n.to_numpy() > 0]
         if k == 0:
             for col, (ls, label) in BOUND_STYLES.items():
-                tb, b, _ = _curves(steps, ids, col)
-                if np.isfinite(b).any():
-                    axes[0].plot(tb, b, color="k", ls=ls, lw=0.9, label=label)
-                    axes[1].plot(tb, 1 - b, color="k", ls=ls, lw=0.9)
+                b = _curves(steps, ids, col)
+                if b.n.gt(0).any():
+                    mean_curve(axes[0], b, label, "k", ls=ls, lw=0.9)
+                    mean_curve(axes[1], _curves(steps.assign(_gap=1 - steps[col]), ids, "_gap"),
+                               None, "k", ls=ls, lw=0.9)
             for col, ls in (("norm_lower", "--"), ("norm_upper", "-.")):
-                tb, b, _ = _curves(steps, ids, col)
-                if np.isfinite(b).any():
-                    axes[3].plot(tb, b, color="k", ls=ls, lw=0.9, label=f"Lemma 8, {col[5:]}")
-        T = grp["T_switch"].median()
+                b = _curves(steps, ids, col)
+                if b.n.gt(0).any():
+                    mean_curve(axes[3], b, f"Lemma 8, {col[5:]}", "k", ls=ls, lw=0.9)
+        med = over_runs(grp, [], ["T_switch", "norm_T", "final_cos_theta"],
+                        stats=("median",)).iloc[0]
+        T = med["T_switch"]
         if np.isfinite(T):
             axes[3].axvline(T, color=color, lw=0.7, alpha=0.7)
         lines.append(f"{name}: c0 = {grp['c0'].iloc[0]:.6g}, T (norm turns up) = {T:.4g}, "
-                     f"|w(T)| = {grp['norm_T'].median():.4g}, final cos theta = "
-                     f"{grp['final_cos_theta'].median():.10f} at t = {t[-1]:.4g} "
-                     f"({len(grp)} runs); checks: {_verdicts(checks, ids) or 'none'}")
+                     f"|w(T)| = {med['norm_T']:.4g}, final cos theta = "
+                     f"{med['final_cos_theta']:.10f} at t = {t[-1]:.4g} "
+                     f"({len(grp)} runs{left_out_text(med)}); checks: "
+                     f"{_verdicts(checks, ids) or 'none'}")
         if grp["problem.dynamics.kind"].iloc[0] == "sgd":
             lines.append(f"{name}: share of saved times where cos theta >= the flow's lower "
                          f"bound: {_share_above(steps, ids):.3f}")
@@ -222,11 +232,12 @@ def _finish_exact(root: Path, runs, steps, checks, quick) -> tuple[list[str], li
         worst = 0.0
         for k, (theta0, grp) in enumerate(setting_groups(cell, "init.theta0", sort=True)):
             color, ids = COLORS[k % len(COLORS)], grp["run_id"]
-            t, cos, _ = _curves(steps, ids, "cos_theta")
-            _, p4, _ = _curves(steps, ids, "bound_lower")
-            axes[0, j].plot(t, cos, color=color, label=f"θ0 = {setting_text(theta0, '.2f')}")
-            axes[0, j].plot(t, p4, color="k", ls=":", lw=0.8)
-            err = np.abs(cos - p4)
+            cos = mean_curve(axes[0, j], _curves(steps, ids, "cos_theta"),
+                             f"θ0 = {setting_text(theta0, '.2f')}", color)
+            p4 = mean_curve(axes[0, j], _curves(steps, ids, "bound_lower"), None, "k",
+                            ls=":", lw=0.8)
+            t = cos.index.to_numpy(float)
+            err = np.abs(cos.complete_mean().to_numpy(float) - p4.mean.to_numpy(float))
             axes[1, j].semilogy(t, np.maximum(err, 1e-17), color=color)
             worst = max(worst, float(np.nanmax(err)))
         name = setting_text(kind).replace("_", " ")

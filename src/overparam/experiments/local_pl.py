@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from overparam.aggregate import STARTED, final_rows, left_out_text, over_runs, seed_curves
 from overparam.experiments import Experiment, register
 from overparam.plots import (
     COLORS,
@@ -23,6 +24,8 @@ from overparam.plots import (
 if TYPE_CHECKING:
     import pandas as pd
 
+    from overparam.aggregate import Curves
+
 PAPER = "A"
 PAPER_TITLE = "Local PL and descent lemma: two-layer linear networks, general loss"
 BOUND_OF = {"local_pl": ("bound_local", "eq 20, h = ρ"), "global_pl": ("bound_global", "eq 20, h = ρ̄"),
@@ -40,27 +43,36 @@ def _schedule_label(kind) -> str:
         else setting_text(kind)
 
 
-def _rate(wide: pd.DataFrame, until: float) -> float:
-    """Per-step factor of the mean log10 curve, fitted while it stays above ``until``."""
+def _rate(curves: Curves, until: float) -> float:
+    """Per-step factor of the mean log10 curve, fitted where every seed is present and the
+    mean stays above ``until``."""
     import numpy as np
 
-    mean = wide.mean(axis=1).dropna()
+    mean = curves.complete_mean().dropna()
     mean = mean[mean > until]
     if len(mean) < 3:
         return float("nan")
     return float(10 ** np.polyfit(mean.index.to_numpy(float), mean.to_numpy(), 1)[0])
 
 
-def _final(steps: pd.DataFrame, ids) -> str:
-    """Median final log10 L(t) − ℓ*, or when the gap reached exact 0, the median step it did."""
+def _final(steps: pd.DataFrame, grp: pd.DataFrame) -> str:
+    """Median final log10 L(t) − ℓ* over the runs that finished (ok), or when the gap of most
+    runs reached exact 0, the median step it did."""
     import numpy as np
 
-    sub = steps[steps["run_id"].isin(ids)]
+    sub = steps[steps["run_id"].isin(grp["run_id"])]
     zero = sub[sub["loss_gap"] <= 0].groupby("run_id")["step"].min()
-    if len(zero) * 2 > sub["run_id"].nunique():
+    if len(zero) * 2 > len(grp):
         return f"L − ℓ* reaches round-off (0) at step {int(zero.median())} (median)"
-    last = sub.groupby("run_id")["loss_gap"].last()
-    return f"median final log10 L = {np.log10(last[last > 0]).median():.2f}"
+    last = final_rows(sub, columns=["loss_gap"])
+    last = last[last["loss_gap"] > 0].assign(log_gap=lambda f: np.log10(f["loss_gap"]))
+    row = over_runs(last, [], ["log_gap"], runs=grp, stats=("median",)).iloc[0]
+    return f"median final log10 L = {row['log_gap']:.2f}{left_out_text(row)}"
+
+
+def _mean_over_runs(runs: pd.DataFrame, values: pd.Series) -> float:
+    """Mean over the runs that started of a quantity measured at t = 0."""
+    return float(over_runs(runs.assign(_v=values), [], ["_v"], statuses=STARTED)["_v"].iloc[0])
 
 
 # ------------------------------------------------------------------ Fig 1
@@ -76,29 +88,31 @@ def _finish_tightness(root: Path, runs, steps, checks, quick) -> tuple[list[str]
             ax = axes[i, j]
             cell = runs[rows_with(runs, "problem.width", width)
                         & rows_with(runs, "problem.data.noise", noise)]
-            ratio = (cell["alpha1"] / cell["alpha2"]).mean()
+            ratio = _mean_over_runs(cell, cell["alpha1"] / cell["alpha2"])
             low, last = 0.0, 1
             h, s2 = setting_text(width), setting_text(noise, "g")
             for k, (kind, grp) in enumerate(setting_groups(cell, "schedule.kind")):
                 color = COLORS[k % len(COLORS)]
-                ok = grp[grp["status"] != "failed"]["run_id"]
+                started = grp[grp["status"] != "failed"]
+                ok = started["run_id"]
                 if ok.empty:
                     continue
                 actual = log10_curves(steps, ok, "loss_gap")
-                mean = actual.mean(axis=1).dropna()
+                mean = actual.mean.dropna()  # over the seeds present: drawn, partly dashed
                 low, last = min(low, mean.min()), max(last, int(mean.index.max()))
                 band(ax, actual, _schedule_label(kind), color)
                 if not isinstance(kind, str) or kind not in BOUND_OF:
                     lines.append(f"h={h} σ²={s2} {setting_text(kind)}: no bound drawn; "
-                                 f"{_final(steps, ok)}")
+                                 f"{_final(steps, started)}")
                     continue
                 col, eq = BOUND_OF[kind]
-                mean_curve(ax, log10_curves(steps, ok, col), f"bound ({eq})", color, ls="--",
+                bound = log10_curves(steps, ok, col)
+                mean_curve(ax, bound, f"bound ({eq})", color, ls="--",
                            marker="^", markevery=max(1, int(steps["step"].max()) // 10), ms=3)
                 floor = mean.min() + 4  # fit above the round-off plateau
-                tight = _rate(actual, floor), _rate(log10_curves(steps, ok, col), floor)
+                tight = _rate(actual, floor), _rate(bound, floor)
                 lines.append(f"h={h} σ²={s2} {kind}: rate per step {tight[0]:.3f} "
-                             f"measured vs {tight[1]:.3f} bound ({eq}); {_final(steps, ok)}")
+                             f"measured vs {tight[1]:.3f} bound ({eq}); {_final(steps, started)}")
             ax.set_title(f"h = {h}, σ² = {s2}, α1/α2 = {ratio:.3f}")
             # Zoom on the actual losses: the bounds go on far below float64 round-off.
             ax.set_ylim(bottom=low - 6)
@@ -141,20 +155,19 @@ def _finish_comparison(root: Path, runs, steps, checks, quick) -> tuple[list[str
         h = setting_text(width)
         for k, (kind, grp) in enumerate(setting_groups(cell, "schedule.kind")):
             color = COLORS[k % len(COLORS)]
-            ids = grp[grp["status"] != "failed"]["run_id"]
+            started = grp[grp["status"] != "failed"]
+            ids = started["run_id"]
             if ids.empty:
                 continue
             name = _schedule_label(kind)
-            band(axes[0, j], log10_curves(steps, ids, "loss_gap"), name, color)
+            gap = band(axes[0, j], log10_curves(steps, ids, "loss_gap"), name, color)
             band(axes[1, j], log10_curves(steps, ids, "eta"), name, color)
-            per_step = float((grp["run_s"] / grp["steps"]).mean())
-            wide = log10_curves(steps, ids, "loss_gap")
-            wide.index = wide.index * per_step * 1e3
-            band(axes[2, j], wide, name, color)
+            per_step = float((grp["run_s"] / grp["steps"]).mean())  # one batch: one timing
+            band(axes[2, j], gap.with_x(gap.index * per_step * 1e3), name, color)
             sub = steps[steps["run_id"].isin(ids)]
             lines.append(f"h={h} {setting_text(kind)}: {per_step * 1e6:.1f} µs/step for the batch of "
                          f"{len(ids)} seeds, mean {sub['n_evals'].mean():.2f} loss evaluations/step, "
-                         f"{_final(steps, ids)}")
+                         f"{_final(steps, started)}")
         axes[0, j].set_title(f"h = {h}")
         axes[0, j].set_ylabel("log10 L(t)")
         axes[1, j].set_ylabel("log10 η_t")
@@ -214,11 +227,11 @@ def _finish_toy(root: Path, runs, steps, checks, quick) -> tuple[list[str], list
     rel = np.abs(k_printed - k_exact) / k_exact
     lines = [f"eq 59 erratum: max relative error of the printed K_over on [-2,2]² = {rel.max():.3f} "
              f"(zero exactly on 2x1x2 = 1)"]
-    ok = runs[runs["status"] == "ok"]
-    if not ok.empty:
-        last = steps[steps["run_id"].isin(ok["run_id"])].groupby("run_id").tail(1)
-        lines.append(f"GD with eq 19 on the toy from {len(ok)} starts: median final loss "
-                     f"{last['loss'].median():.2e}")
+    final = over_runs(final_rows(steps, runs["run_id"], ["loss"]), [], ["loss"], runs=runs,
+                      stats=("median",)).iloc[0]
+    if final["n_in"]:
+        lines.append(f"GD with eq 19 on the toy from {int(final['n_in'])} starts: median final "
+                     f"loss {final['loss']:.2e}{left_out_text(final)}")
     return [save(fig, root, "fig3_toy_landscape")], lines
 
 
@@ -248,13 +261,15 @@ def _finish_kappa(root: Path, runs, steps, checks, quick) -> tuple[list[str], li
     lines = []
     for k, (p, grp) in enumerate(setting_groups(runs, "init.p", sort=True)):
         color = COLORS[k % len(COLORS)]
-        stats = grp.groupby("problem.width")[["kappa", "ratio"]].agg(["mean", "std"])
-        w = stats.index.to_numpy(float)
-        axes[0].errorbar(w, stats["kappa"]["mean"], stats["kappa"]["std"], color=color,
+        # Measured at t = 0: every run that started counts, whatever its GD did later.
+        stats = over_runs(grp, "problem.width", ["kappa", "ratio"], statuses=STARTED,
+                          stats=("mean", "std"))
+        w = stats["problem.width"].to_numpy(float)
+        axes[0].errorbar(w, stats["kappa"], stats["kappa_std"], color=color,
                          marker="o", ms=3, capsize=2, label=f"p = {setting_text(p)}")
-        axes[1].errorbar(w, stats["ratio"]["mean"], stats["ratio"]["std"], color=color,
+        axes[1].errorbar(w, stats["ratio"], stats["ratio_std"], color=color,
                          marker="o", ms=3, capsize=2, label=f"p = {setting_text(p)}")
-        gap = 1 - stats["ratio"]["mean"].to_numpy()
+        gap = 1 - stats["ratio"].to_numpy()
         if len(w) >= 2 and np.all(gap > 0) and finite(p):
             slope = np.polyfit(np.log(w), np.log(gap), 1)[0]
             lines.append(f"p = {p}: 1 − α1/α2 ∝ h^{slope:.3f} (Thm 3.3 as transcribed: exponent "
@@ -307,17 +322,17 @@ def _finish_plain(root: Path, runs, steps, checks, quick) -> tuple[list[str], li
                 continue
             wide = log10_curves(steps, ids, "loss_gap")
             band(ax, wide, "ℓ(t), plain GD" if kind != "local_pl" else "L(t), eq 19", color)
-            mean = wide.mean(axis=1).dropna()
-            tail = mean[mean > mean.iloc[0] - 12]
+            mean = wide.complete_mean().dropna()  # fit where every seed is still drawn
+            tail = mean[mean > mean.iloc[0] - 12] if len(mean) else mean
             if len(tail) > 3:
                 rate = 10 ** np.polyfit(tail.index, tail.to_numpy(), 1)[0]
                 lines.append(f"h={h} {kind}: empirical rate per step {rate:.4f}")
-        ratio = (cell["alpha1"] / cell["alpha2"]).mean()
+        ratio = _mean_over_runs(cell, cell["alpha1"] / cell["alpha2"])
         ax.set_title(f"h = {h}, α1/α2 = {ratio:.3f}")
         ax.set_xlabel("iteration t")
     axes[0, 0].set_ylabel("log10 loss")
     axes[0, 0].legend()
-    rp = runs["rate_plain"].mean()
+    rp = _mean_over_runs(runs, runs["rate_plain"])
     lines.append(f"plain GD theory rate 1 − µ/K = {rp:.4f} (mean over seeds)")
     fig.suptitle("Paper A, Fig 5: overparametrized GD (eq 19) approaches plain GD as h grows")
     return [save(fig, root, "fig5_vs_plain")], lines
@@ -353,14 +368,16 @@ def _finish_general(root: Path, runs, steps, checks, quick) -> tuple[list[str], 
         if kind in BOUND_OF:
             col, eq = BOUND_OF[kind]
             mean_curve(axes[0], log10_curves(steps, ids, col), f"bound ({eq})", color, ls="--")
-        last = steps[steps["run_id"].isin(ids)].groupby("run_id")["loss_gap"].last()
-        lines.append(f"{setting_text(kind)}: median final L − ℓ* = {last.median():.3g} "
-                     f"(L(0) − ℓ* = {grp['L0'].median():.3g})")
-    local = runs[runs["schedule.kind"] == "local_pl"]["run_id"]
-    sub = steps[steps["run_id"].isin(local)].groupby("step")
-    for col, label, style in (("K_t", "K_t (eq 12)", "-"), ("curvature", "⟨g, Hg⟩/‖g‖²", "--"),
-                              ("pl_ratio", "‖∇L‖²/(2(L − ℓ*))", "-."), ("mu_t", "µ_t (eq 11)", ":")):
-        axes[1].plot(sub[col].mean().index, sub[col].mean(), ls=style, label=label)
+        last = over_runs(final_rows(steps, ids, ["loss_gap"]), [], ["loss_gap"], runs=grp,
+                         stats=("median",)).iloc[0]
+        l0 = over_runs(grp, [], ["L0"], statuses=STARTED, stats=("median",))["L0"].iloc[0]
+        lines.append(f"{setting_text(kind)}: median final L − ℓ* = {last['loss_gap']:.3g} "
+                     f"(L(0) − ℓ* = {l0:.3g}){left_out_text(last)}")
+    local = runs[(runs["schedule.kind"] == "local_pl") & (runs["status"] != "failed")]["run_id"]
+    for k, (col, label, style) in enumerate((
+            ("K_t", "K_t (eq 12)", "-"), ("curvature", "⟨g, Hg⟩/‖g‖²", "--"),
+            ("pl_ratio", "‖∇L‖²/(2(L − ℓ*))", "-."), ("mu_t", "µ_t (eq 11)", ":"))):
+        mean_curve(axes[1], seed_curves(steps, local, col), label, COLORS[k], ls=style)
     axes[1].set_yscale("log")
     axes[1].set_xlabel("iteration t")
     axes[1].set_ylabel("local constants (eq 19 runs, mean)")
@@ -368,7 +385,8 @@ def _finish_general(root: Path, runs, steps, checks, quick) -> tuple[list[str], 
     axes[0].set_xlabel("iteration t")
     axes[0].set_ylabel("log10 (L(t) − ℓ*)")
     axes[0].legend(fontsize=7)
-    eta = runs[["eta_max", "eta0_1", "eta0_2", "eta0_3"]].median()
+    eta = over_runs(runs, [], ["eta_max", "eta0_1", "eta0_2", "eta0_3"], statuses=STARTED,
+                    stats=("median",)).iloc[0]
     lines.append(f"median η_max = {eta['eta_max']:.3g} (eq 101: {eta['eta0_1']:.3g}, eq 102: "
                  f"{eta['eta0_2']:.3g}, log(1 + α1/2α2)^(1/c): {eta['eta0_3']:.3g})")
     fig.suptitle("Paper A, general loss: softmax cross-entropy + ridge, the gap L − ℓ* "

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from overparam.aggregate import STARTED, final_rows, left_out_text, over_runs
 from overparam.experiments import Experiment, register, verdict_line
 from overparam.plots import COLORS, pyplot, save, setting_groups, setting_text
 
@@ -44,9 +45,11 @@ def _finish_isometry(root: Path, runs, steps, checks, quick) -> tuple[list[str],
                                     runs["problem.data.target"].tolist(), strict=True)]
     for k, (act, grp) in enumerate(setting_groups(runs.assign(_label=label), "_label")):
         color = COLORS[k % len(COLORS)]
-        g = grp.groupby("d1")
-        d1 = np.array(sorted(g.groups))
-        med = g.median(numeric_only=True).reindex(d1)
+        # Measured at init: every run that started counts, whatever its GD did later.
+        cols = ["mu_phi", "s_min", "nu_phi", "s_max", "h0", "cond9_rhs", "kernel_rel_error",
+                "beta_phi", "rho_phi"]
+        med = over_runs(grp, "d1", cols, statuses=STARTED, stats=("median",)).set_index("d1")
+        d1 = med.index.to_numpy()
         axes[0].plot(d1, med["mu_phi"], "-", color=color, label=f"{act}: µ_Φ")
         axes[0].plot(d1, med["s_min"], "o", color=color, ms=3.5, label=f"{act}: σ_min(∇Φ*)")
         axes[0].plot(d1, med["nu_phi"], "--", color=color)
@@ -67,7 +70,8 @@ def _finish_isometry(root: Path, runs, steps, checks, quick) -> tuple[list[str],
             f"eq 56 error slope in log d1 {slope:.3f} (theory -0.5); checks: "
             f"{verdict_line(checks, grp['run_id'], 'B.') or 'none'}")
     d1_all = np.array(sorted(runs["d1"].unique()), float)
-    ref = runs["kernel_rel_error"].median() * np.sqrt(np.median(d1_all) / d1_all)
+    ref = over_runs(runs, [], ["kernel_rel_error"], statuses=STARTED, stats=("median",))[
+        "kernel_rel_error"].iloc[0] * np.sqrt(np.median(d1_all) / d1_all)
     axes[2].plot(d1_all, ref, "k:", lw=1, label="∝ d1^−1/2")
     axes[1].axhline(1.0, color="k", lw=0.8, ls=":")
     titles = ("Lemma 3: µ_Φ (line) ≤ σ_min, σ_max ≤ ν_Φ (dashed)",
@@ -285,34 +289,22 @@ register(Experiment(
 
 
 # ------------------------------------------------------------ lazy training
-def _ci(values: pd.Series) -> tuple[float, float]:
-    """Mean and the half-width of its 95% confidence interval (t distribution)."""
-    import numpy as np
-    from scipy import stats
-
-    v = values.dropna().to_numpy(float)
-    if v.size < 2:
-        return (float(v.mean()) if v.size else np.nan), np.nan
-    return float(v.mean()), float(stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
-
-
 def _finish_lazy(root: Path, runs, steps, checks, quick) -> tuple[list[str], list[str]]:
     """Fig 1: final train and test error against ω2 (ω1ω2 fixed at He's product), with the
     linearized twin's test error, ‖Φ − Φ_lin‖ and the relative movement of W."""
     import numpy as np
-    import pandas as pd
 
     from overparam.store import write_parquet
 
     plt = pyplot()
-    rows = []
-    for w2, grp in runs.groupby("omega2"):
-        rec = {"omega2": w2, "omega_ratio": grp["omega_ratio"].iloc[0]}
-        final = steps[steps["run_id"].isin(grp["run_id"])].groupby("run_id").last()
-        for col in ("train_error", "test_error", "lin_test_error", "lazy_gap", "rel_movement"):
-            rec[col], rec[col + "_ci"] = _ci(final[col])
-        rows.append(rec)
-    table = pd.DataFrame(rows).sort_values("omega2")
+    # Final values, mean and 95% CI over the runs that finished (ok) only; n_in and
+    # n_<status> say how many went in and how many each status left out.
+    cols = ["train_error", "test_error", "lin_test_error", "lazy_gap", "rel_movement"]
+    final = final_rows(steps, runs["run_id"], cols)
+    table = over_runs(final, "omega2", cols, runs=runs, stats=("mean", "ci"))
+    ratio = runs.groupby("omega2")["omega_ratio"].first()
+    table.insert(1, "omega_ratio", table["omega2"].map(ratio))
+    table = table.sort_values("omega2")
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))
     x = table["omega2"]
     for col, label, color in (("train_error", "student, train", COLORS[0]),
@@ -346,7 +338,8 @@ def _finish_lazy(root: Path, runs, steps, checks, quick) -> tuple[list[str], lis
              f"{100 * r.train_error:.2f}% +- {100 * np.nan_to_num(r.train_error_ci):.2f}, test "
              f"{100 * r.test_error:.2f}% +- {100 * np.nan_to_num(r.test_error_ci):.2f}, "
              f"linearized test {100 * r.lin_test_error:.2f}%, lazy gap {r.lazy_gap:.3g}, "
-             f"rel. movement {r.rel_movement:.3g}" for r in table.itertuples()]
+             f"rel. movement {r.rel_movement:.3g} ({r.n_in} runs{left_out_text(r)})"
+             for r in table.itertuples()]
     finished = (runs["steps_done"] == runs["steps"]) & (runs["status"] == "ok")
     teachers = runs["teacher_fingerprint"].nunique()
     lines.append(f"{int(finished.sum())}/{len(runs)} runs finished all {epochs} epochs; "

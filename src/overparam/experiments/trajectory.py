@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from overparam.aggregate import STARTED, left_out_text, over_runs
 from overparam.experiments import Experiment, register, verdict_line
 from overparam.plots import (
     COLORS,
@@ -65,14 +66,18 @@ def _finish_comparison(root: Path, runs, steps, checks, quick, tag="fig1", what=
             rel["deviation_rel"] = rel["deviation_X"] / rel["run_id"].map(cell.set_index("run_id")["e0"])
             band(axes2[0, j], log10_curves(rel, ids, "deviation_rel"),
                  f"n = {setting_text(width)}", color)
-            sub = steps[steps["run_id"].isin(ids)]
-            dev = (sub.groupby("run_id")["deviation_X"].max() / cell.set_index("run_id")["e0"]).median()
-            gap = (sub.groupby("run_id")["loss_diff"].max() / cell.set_index("run_id")["E0"]).median()
-            lines.append(f"{setting_text(init)}, n_min = {setting_text(width)}: sup_t deviation_X / ‖V(0) − W*‖²_X = {dev:.2e}, "
-                         f"sup_t |E_DLN − E| / E(0) = {gap:.2e}, max tau = "
-                         f"{cell['tau_max'].max():.3g}, c1 = {cell['c1'].median():.2f}, "
-                         f"c2 = {cell['c2'].median():.2f} (median over {len(ids)} seeds); "
-                         f"checks: {_verdicts(checks, ids)}")
+            sup = sweep_table(cell, steps)  # a diverged run's sup is where it stopped: left out
+            gaps = over_runs(sup, [], ["deviation", "loss_gap"], stats=("median",)).iloc[0]
+            init_c = over_runs(cell, [], ["c1", "c2"], statuses=STARTED,
+                               stats=("median",)).iloc[0]
+            sups = (f"sup_t deviation_X / ‖V(0) − W*‖²_X = {gaps['deviation']:.2e}, sup_t "
+                    f"|E_DLN − E| / E(0) = {gaps['loss_gap']:.2e} (median over "
+                    f"{int(gaps['n_in'])} finished seeds{left_out_text(gaps)})" if gaps["n_in"]
+                    else f"no finished seed for the sup_t gaps{left_out_text(gaps)}")
+            lines.append(f"{setting_text(init)}, n_min = {setting_text(width)}: {sups}, "
+                         f"max tau = {cell['tau_max'].max():.3g}, "
+                         f"c1 = {init_c['c1']:.2f}, c2 = {init_c['c2']:.2f} (median over "
+                         f"{len(ids)} seeds); checks: {_verdicts(checks, ids)}")
         axes[-1, j].set_xlabel("iteration t")
         axes2[0, j].set_title(f"{setting_text(init)} init")
         axes2[0, j].set_xlabel("iteration t")
@@ -121,8 +126,10 @@ def _fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
 
 
 def sweep_table(runs: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:
-    """Per run: n_min, depth, init and the sup over t of the two relative gaps."""
-    sup = steps.groupby("run_id")[["deviation_X", "loss_diff"]].max()
+    """Per run that started (not failed): n_min, depth, init, status and the sup over t of
+    the two relative gaps."""
+    sup = steps[steps["run_id"].isin(runs["run_id"])].groupby("run_id")[
+        ["deviation_X", "loss_diff"]].max()
     table = runs.set_index("run_id")[["n_min", "N", "init.kind", "e0", "E0", "status"]].join(sup)
     table["deviation"] = table["deviation_X"] / table["e0"]
     table["loss_gap"] = table["loss_diff"] / table["E0"]
@@ -137,11 +144,14 @@ def _finish_width_sweep(root: Path, runs, steps, checks, quick) -> tuple[list[st
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.0))
     lines = []
     groups = list(table.groupby(["N", "init.kind"], dropna=False))
-    for k, ((N, init), grp) in enumerate(groups):
+    for k, ((N, init), every) in enumerate(groups):
         color = COLORS[k % len(COLORS)]
+        grp = every[every["status"] == "ok"]  # a diverged run's sup is where it stopped
+        dropped = left_out_text(over_runs(every, [], [], stats=()).iloc[0])
         for ax, col in zip(axes, ("deviation", "loss_gap"), strict=True):
-            by = grp.groupby("n_min")[col]
-            med, lo_q, hi_q = by.median(), by.quantile(0.1), by.quantile(0.9)
+            stats = over_runs(every, "n_min", [col], stats=("median", "q10", "q90"))
+            med = stats.set_index("n_min")[col]
+            lo_q, hi_q = stats[f"{col}_q10"].to_numpy(), stats[f"{col}_q90"].to_numpy()
             ax.errorbar(med.index, med, yerr=[med - lo_q, hi_q - med], color=color, marker="o",
                         ms=3, capsize=2, ls="none")
             slope, lo, hi = _fit(grp["n_min"].to_numpy(float), grp[col].to_numpy(float))
@@ -154,7 +164,7 @@ def _finish_width_sweep(root: Path, runs, steps, checks, quick) -> tuple[list[st
             name = "sup_t ‖a_N W_{N:1} − W‖²_X / ‖V(0) − W*‖²_X" if col == "deviation" \
                 else "sup_t |E_DLN − E| / E(0)"
             lines.append(f"N = {N}, {setting_text(init)}: {name} ∝ n_min^{slope:.3f} "
-                         f"(95% CI [{lo:.3f}, {hi:.3f}], {len(grp)} runs, "
+                         f"(95% CI [{lo:.3f}, {hi:.3f}], {len(grp)} runs{dropped}, "
                          f"n_min {grp['n_min'].min()} to {grp['n_min'].max()})")
     for ax, title in zip(axes, ("trajectory deviation (12a)", "loss difference (12b)"), strict=True):
         ax.set_xscale("log")

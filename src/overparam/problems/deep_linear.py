@@ -35,6 +35,7 @@ from overparam.problems.protocol import (
     Prepared,
     alive_after,
     divergence_threshold,
+    stall_reason,
 )
 from overparam.resources import Term, rows_terms
 from overparam.schedules import Schedule, StepContext
@@ -272,6 +273,13 @@ def failure(setting: Setting, c: dict[str, Any]) -> str:
     return ""
 
 
+def stalled(setting: Setting, c: dict[str, Any], steps: Any) -> str:
+    """A run whose excess loss barely moved while the twin's step η* = Nη/n_N stayed tiny
+    against 1/β."""
+    ratio = np.full(len(steps), c["eta_star"] * c["beta"])
+    return stall_reason(steps["loss"].to_numpy(), ratio, "eta_star*beta")
+
+
 def memory_terms(setting: Setting, base_dir: Path) -> list[Term]:
     """The arrays of one seed, and the logged rows (the loop's columns, t, alive)."""
     return memory.terms(setting, base_dir) + rows_terms(setting, len(LOOP_COLUMNS) + 2)
@@ -288,7 +296,7 @@ def figure(root: Path, runs: Any, steps: Any) -> list[str]:
 
 FAMILY = Family(
     spec=PROBLEM, columns=COLUMNS, build_instance=build_instance, prepare=prepare,
-    finalize=finalize, failure=failure, memory=memory_terms, figure=figure,
+    finalize=finalize, failure=failure, stalled=stalled, memory=memory_terms, figure=figure,
     # η, a_N and the threshold reach the step as data; the widths only as shapes
     runtime_fields=("problem.data", "problem.widths", "problem.depth", "problem.hidden",
                     "init", "schedule", "diverge_factor"),

@@ -47,9 +47,10 @@ class Finalized(NamedTuple):
 @dataclass(frozen=True)
 class Family:
     """A problem family. ``columns`` are the logged columns of steps.parquet (after run_id,
-    step, t). ``runtime_fields`` are the dotted setting fields that reach the compiled step
-    only as arrays (data, init, sizes): settings that differ only there share one
-    executable. Every other field is part of the compile key, so forgetting one here costs
+    step, t). ``failure`` says why a run cannot start, ``stalled`` why a finished run did not
+    move (its rule, usually :func:`stall_reason`; '' when it moved). ``runtime_fields`` are
+    the dotted setting fields that reach the compiled step only as arrays (data, init,
+    sizes): settings that differ only there share one executable. Every other field is part of the compile key, so forgetting one here costs
     a compilation, never a wrong result."""
 
     spec: ProblemSpec
@@ -60,6 +61,8 @@ class Family:
     memory: Callable[[Setting, Path], list[Term]]
     figure: Callable[[Path, pd.DataFrame, pd.DataFrame], list[str]]
     failure: Callable[[Setting, dict[str, Any]], str] = lambda setting, constants: ""
+    stalled: Callable[[Setting, dict[str, Any], pd.DataFrame], str] = (
+        lambda setting, constants, steps: "")
     runtime_fields: Sequence[str] = field(default=("problem.data", "init"))
 
     @property
@@ -124,3 +127,31 @@ def divergence_threshold(setting: Setting, reference: float) -> float:
     import numpy as np
 
     return float(np.float64(setting.diverge_factor) * max(np.float64(reference), 1.0))
+
+
+#: A run stalled when its loss gap fell by less than this fraction of its initial value ...
+STALL_FRACTION = 0.01
+#: ... while its step size stayed below this fraction of the local stability scale (η·K_t
+#: for paper A, η*·β for paper C): a step size far below 1/K moves nothing, and every
+#: "holds" on such a run is vacuous.
+STALL_STEP_RATIO = 1e-2
+
+
+def stall_reason(gap: Any, step_ratio: Any, scale_name: str) -> str:
+    """Why a run with loss gaps ``gap`` (per step) and step sizes ``step_ratio`` (η over the
+    local 1/K, per step) stalled ('' when it did not): the gap fell by less than
+    STALL_FRACTION while every ratio stayed at most STALL_STEP_RATIO."""
+    import numpy as np
+
+    gap, ratio = np.asarray(gap, float), np.asarray(step_ratio, float)
+    if gap.size < 2 or not (gap[0] > 0) or not np.isfinite(gap[-1]):
+        return ""
+    if gap[-1] < (1.0 - STALL_FRACTION) * gap[0]:
+        return ""
+    finite = ratio[np.isfinite(ratio)]
+    if not finite.size or finite.max() > STALL_STEP_RATIO:
+        return ""
+    fell = 100.0 * (1.0 - gap[-1] / gap[0])
+    return (f"stalled: the loss gap fell by {fell:.2g}% in {gap.size - 1} steps while "
+            f"{scale_name} stayed <= {finite.max():.2g} (the step size is far below the "
+            "local 1/K)")

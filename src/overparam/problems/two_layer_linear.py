@@ -31,6 +31,7 @@ from overparam.problems.protocol import (
     Prepared,
     alive_after,
     divergence_threshold,
+    stall_reason,
 )
 from overparam.resources import Term, rows_terms
 from overparam.schedules import Schedule, StepContext
@@ -343,6 +344,13 @@ def failure(setting: Setting, c: dict[str, Any]) -> str:
     return ""
 
 
+def stalled(setting: Setting, c: dict[str, Any], steps: Any) -> str:
+    """A run whose loss gap barely moved while η_t·K_t stayed tiny (η_max far below 1/K_t,
+    docs/errata.md A10)."""
+    ratio = steps["eta"].to_numpy() * steps["K_t"].to_numpy()
+    return stall_reason(steps["loss_gap"].to_numpy(), ratio, "eta*K_t")
+
+
 def memory_terms(setting: Setting, base_dir: Path) -> list[Term]:
     """The arrays of one seed, and the logged rows (COLUMNS, t, alive)."""
     return memory.terms(setting, base_dir) + rows_terms(setting, len(COLUMNS) + 2)
@@ -364,7 +372,7 @@ def figure(root: Path, runs: Any, steps: Any) -> list[str]:
 
 FAMILY = Family(
     spec=PROBLEM, columns=COLUMNS, build_instance=build_instance, prepare=prepare,
-    finalize=finalize, failure=failure, memory=memory_terms, figure=figure,
+    finalize=finalize, failure=failure, stalled=stalled, memory=memory_terms, figure=figure,
     # the loop runs on (n+m)-column coordinates: every width shares one executable
     runtime_fields=("problem.data", "problem.width", "init", "diverge_factor"),
 )

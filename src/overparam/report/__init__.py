@@ -14,10 +14,10 @@ from pathlib import Path
 
 from overparam.report.html import render_page
 from overparam.report.scan import scan
-from overparam.report.summary import SUMMARY_COLUMNS, VERDICTS, check_summary
+from overparam.report.summary import SUMMARY_COLUMNS, VERDICTS, check_summary, headline
 from overparam.store import atomic_write
 
-__all__ = ["check_summary", "write_report", "SUMMARY_COLUMNS", "VERDICTS"]
+__all__ = ["check_summary", "headline", "write_report", "SUMMARY_COLUMNS", "VERDICTS"]
 
 
 def write_report(results_dir: str | Path) -> Path:

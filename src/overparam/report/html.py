@@ -10,10 +10,13 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from overparam.report.scan import Experiment, url
+from overparam.report.summary import headline
 
-_RUN_STATUSES: tuple[str, ...] = ("ok", "diverged", "failed")
-_VERDICT_LABEL = {"holds": "holds", "violated": "violated", "not_applicable": "n/a"}
-_VERDICT_MARK = {"holds": "\u2713", "violated": "\u2717", "not_applicable": "\u2013"}
+_RUN_STATUSES: tuple[str, ...] = ("ok", "diverged", "failed", "stalled")
+_VERDICT_LABEL = {"holds": "holds", "violated": "violated", "not_applicable": "n/a",
+                  "vacuous": "vacuous"}
+_VERDICT_MARK = {"holds": "\u2713", "violated": "\u2717", "not_applicable": "\u2013",
+                 "vacuous": "\u25cb"}
 #: Manifest timing keys shown on each card, with their labels.
 _TIMINGS: tuple[tuple[str, str], ...] = (
     ("total_s", "total"),
@@ -59,7 +62,8 @@ caption{text-align:left;font-size:.85rem;padding:.1rem 0}
 th{font-weight:600;background:var(--code)}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .v{font-weight:600;white-space:nowrap;border-radius:4px}
 .v-holds{color:var(--ok);background:var(--ok-bg)}.v-violated{color:var(--bad);background:var(--bad-bg)}
-.v-not_applicable{color:var(--na);background:var(--na-bg)}
+.v-not_applicable,.v-vacuous{color:var(--na);background:var(--na-bg)}
+.v-vacuous{font-style:italic}.s-stalled{color:var(--quick)}.printed{font-size:.85rem}
 .s-ok{color:var(--ok)}.s-diverged,.s-failed{color:var(--bad)}
 details{margin:.4rem 0;font-size:.9rem}summary{cursor:pointer;color:var(--muted)}
 footer{margin-top:2rem;border-top:1px solid var(--line);padding-top:.5rem;font-size:.85rem}
@@ -113,14 +117,17 @@ def _verdict_badge(verdict: str) -> str:
 
 def _experiment_verdict(exp: Experiment) -> str | None:
     """Overall verdict of an experiment's checks (None when it has none)."""
-    if exp.summary is None or exp.summary.empty:
-        return None
-    v = set(exp.summary["verdict"])
-    if "violated" in v:
-        return "violated"
-    if v == {"not_applicable"}:
-        return "not_applicable"
-    return "holds"
+    return headline(exp.summary)[0]
+
+
+def _printed_html(exp: Experiment) -> str:
+    """The printed statements known wrong that the headline set aside, with their errata."""
+    lines = headline(exp.summary)[1]
+    if not lines:
+        return ""
+    items = "".join(f"<li>{_e(t)}</li>" for t in lines)
+    return (f'<ul class="printed muted">{items}</ul><p class="printed muted">Errata: '
+            "docs/errata.md of the overparam source.</p>")
 
 
 def _render_checks(exp: Experiment) -> str:
@@ -141,6 +148,7 @@ def _render_checks(exp: Experiment) -> str:
             f'<td class="num">{r.n_holds}</td>'
             f'<td class="num">{r.n_violated}</td>'
             f'<td class="num">{r.n_not_applicable}</td>'
+            f'<td class="num">{r.n_vacuous}</td>'
             f"{_verdict_cell(r.verdict)}"
             f'<td class="num">{_e(_fmt_ratio(r.median_ratio))}</td>'
             f'<td class="num">{_e(_fmt_ratio(r.max_ratio))}</td>'
@@ -152,10 +160,11 @@ def _render_checks(exp: Experiment) -> str:
         '<th scope="col" title="runs where it holds">holds</th>'
         '<th scope="col" title="runs where it is violated">violated</th>'
         '<th scope="col" title="runs where it does not apply">n/a</th>'
+        '<th scope="col" title="runs where it held but the run stalled">vacuous</th>'
         '<th scope="col">verdict</th>'
         '<th scope="col" title="median over runs of the median lhs/rhs ratio">median ratio</th>'
         '<th scope="col" title="max over runs of the max lhs/rhs ratio">max ratio</th>'
-        '<th scope="col">note (first violation)</th></tr></thead>'
+        '<th scope="col">note (first violation, else the reason)</th></tr></thead>'
     )
     return (
         f'<table class="checks"><caption class="muted">'
@@ -253,7 +262,7 @@ def _render_card(exp: Experiment, anchor: str) -> str:
     data_html = f'<p class="meta muted">data: {data}</p>' if data else ""
     return (
         f'<article class="card" id="{_e(anchor)}">'
-        f"<h3>{_e(title)} {badge} {vbadge}</h3>"
+        f"<h3>{_e(title)} {badge} {vbadge}</h3>{_printed_html(exp)}"
         f'<div class="meta">{"".join(meta)}</div>'
         f"{cmd}{summary}{_render_figures(exp)}{_render_checks(exp)}{spec_html}{data_html}"
         "</article>"

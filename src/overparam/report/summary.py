@@ -18,13 +18,16 @@ SUMMARY_COLUMNS: list[str] = [
     "n_holds",
     "n_violated",
     "n_not_applicable",
+    "n_vacuous",
     "verdict",
     "median_ratio",
     "max_ratio",
     "note",
+    "erratum",
+    "corrected_by",
 ]
 #: Possible verdicts, per run and aggregated.
-VERDICTS: tuple[str, str, str] = ("holds", "violated", "not_applicable")
+VERDICTS: tuple[str, ...] = ("holds", "violated", "not_applicable", "vacuous")
 
 
 def _run_verdict(status: Any, holds: Any) -> str:
@@ -56,35 +59,31 @@ def _nan_stat(values: pd.Series, how: str) -> float:
     return float(x.median() if how == "median" else x.max())
 
 
+COUNT_COLUMNS = ("n_holds", "n_violated", "n_not_applicable", "n_vacuous")
+
+
 def check_summary(checks: pd.DataFrame) -> pd.DataFrame:
     """Aggregate per-run check results into one row per check.
 
     Columns: :data:`SUMMARY_COLUMNS`. ``verdict`` is ``"violated"`` if any run violated the
-    check, ``"not_applicable"`` if every run was n/a, else ``"holds"``. ``median_ratio`` is the
-    median over runs of ``median_ratio``, ``max_ratio`` the max of ``max_ratio`` (NaN-aware),
-    ``note`` the first non-empty note of a violated run. Rows are sorted by check id.
+    check, else ``"holds"`` if any run held, else ``"vacuous"`` if it held only on runs that
+    stalled, else ``"not_applicable"``. ``median_ratio`` is the median over runs of
+    ``median_ratio``, ``max_ratio`` the max of ``max_ratio`` (NaN-aware), ``note`` the first
+    note of a violated run, else of an n/a or vacuous one (the reason), ``erratum`` and
+    ``corrected_by`` say that the check tests a printed statement known wrong and which
+    check tests its correction. Rows are sorted by check id.
     """
     if checks is None or checks.empty or "check" not in checks.columns:
-        return pd.DataFrame(
-            {
-                "check": pd.Series(dtype=object),
-                "equation": pd.Series(dtype=object),
-                "n_holds": pd.Series(dtype="int64"),
-                "n_violated": pd.Series(dtype="int64"),
-                "n_not_applicable": pd.Series(dtype="int64"),
-                "verdict": pd.Series(dtype=object),
-                "median_ratio": pd.Series(dtype="float64"),
-                "max_ratio": pd.Series(dtype="float64"),
-                "note": pd.Series(dtype=object),
-            }
-        )[SUMMARY_COLUMNS]
+        dtypes = {c: "int64" if c in COUNT_COLUMNS else
+                  "float64" if c.endswith("_ratio") else object for c in SUMMARY_COLUMNS}
+        return pd.DataFrame({c: pd.Series(dtype=d) for c, d in dtypes.items()})
 
     df = checks.copy()
     n = len(df)
     status = df["status"] if "status" in df.columns else pd.Series([None] * n, index=df.index)
     holds = df["holds"] if "holds" in df.columns else pd.Series([None] * n, index=df.index)
     df["_verdict"] = [_run_verdict(s, h) for s, h in zip(status, holds, strict=True)]
-    for col in ("equation", "note"):
+    for col in ("equation", "note", "erratum", "corrected_by"):
         if col not in df.columns:
             df[col] = ""
     for col in ("median_ratio", "max_ratio"):
@@ -95,12 +94,9 @@ def check_summary(checks: pd.DataFrame) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     for check_id, g in df.groupby("check", sort=True):
         counts = Counter(g["_verdict"])
-        if counts["violated"]:
-            verdict = "violated"
-        elif counts["not_applicable"] == len(g):
-            verdict = "not_applicable"
-        else:
-            verdict = "holds"
+        verdict = next((v for v in ("violated", "holds", "vacuous") if counts[v]),
+                       "not_applicable")
+        why = g["_verdict"] == "violated" if counts["violated"] else g["_verdict"] != "holds"
         rows.append(
             {
                 "check": check_id,
@@ -108,17 +104,38 @@ def check_summary(checks: pd.DataFrame) -> pd.DataFrame:
                 "n_holds": int(counts["holds"]),
                 "n_violated": int(counts["violated"]),
                 "n_not_applicable": int(counts["not_applicable"]),
+                "n_vacuous": int(counts["vacuous"]),
                 "verdict": verdict,
                 "median_ratio": _nan_stat(g["median_ratio"], "median"),
                 "max_ratio": _nan_stat(g["max_ratio"], "max"),
-                "note": _first_text(g.loc[g["_verdict"] == "violated", "note"]),
+                "note": _first_text(g.loc[why, "note"]),
+                "erratum": _first_text(g["erratum"]),
+                "corrected_by": _first_text(g["corrected_by"]),
             }
         )
     out = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-    for col in ("n_holds", "n_violated", "n_not_applicable"):
+    for col in COUNT_COLUMNS:
         out[col] = out[col].astype("int64")
     return out.reset_index(drop=True)
 
 
-# --------------------------------------------------------------------------- loading
+def headline(summary: pd.DataFrame) -> tuple[str | None, list[str]]:
+    """An experiment's verdict over its checks and the printed statements set aside.
+
+    A check of a printed statement known wrong (``erratum``) does not decide the verdict
+    when its corrected check is in the table; it is reported as "as printed: violated
+    (erratum C3)" instead. Verdict: violated if any deciding check is, holds if any holds,
+    vacuous if checks held only on stalled runs, n/a otherwise; None without checks."""
+    if summary is None or summary.empty:
+        return None, []
+    present = set(summary["check"])
+    set_aside = summary["corrected_by"].isin(present) & (summary["erratum"] != "")
+    deciding = set(summary.loc[~set_aside, "verdict"])
+    verdict = next((v for v in ("violated", "holds", "vacuous") if v in deciding),
+                   "not_applicable")
+    printed = [f"{r.check} as printed: {r.verdict.replace('_', ' ')} (erratum {r.erratum}; "
+               f"{r.corrected_by} tests the corrected statement)"
+               for r in summary[set_aside].itertuples()]
+    return verdict, printed
+
 

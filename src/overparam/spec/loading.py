@@ -53,6 +53,8 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a spec file (safe_load only, no duplicate keys); errors name the file."""
     p = Path(path)
+    if p.exists() and not p.is_file():
+        raise SpecError(str(path), "a spec must be a regular file")
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
@@ -63,6 +65,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raw = safe_load(text)
     except yaml.YAMLError as exc:
         raise SpecError(str(path), f"not valid YAML: {_yaml_problem(exc)}") from None
+    except RecursionError:
+        raise SpecError(str(path), "nested more levels deep than a spec can be") from None
     if not isinstance(raw, dict):
         raise SpecError(str(path), "a spec file must be a YAML mapping")
     from overparam.spec.setting import Spec

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from typing import Any, Union
 
 from pydantic import (
@@ -94,13 +95,43 @@ class Spec(Strict):
         if self.id is None or self.id == "":
             return self
         if self.id.strip(".") == "" or len(self.id.replace("/", "__")) > 200 or "\\" in self.id \
-                or any(ord(ch) < 32 or ord(ch) == 127 for ch in self.id):
+                or any(ord(ch) < 32 or ord(ch) == 127 for ch in self.id) \
+                or self.id.startswith(".") or self.id.replace("/", "__") in RESERVED_FOLDERS:
             raise SpecError("id", f"{self.id[:60]!r} cannot name a results folder: give at most "
-                            "200 printable characters, not only dots, and no backslash")
+                            "200 printable characters, no leading dot (hidden folders are not "
+                            "reported), no backslash, and not index.html")
         return self
 
 
 SETTING_KEYS = tuple(Setting.model_fields)
+#: Names under --out that an experiment's folder must not take.
+RESERVED_FOLDERS = ("index.html",)
+#: Bounds on a spec: nodes (counting every use of a YAML alias), nesting depth, the length of
+#: one string, and the number of settings its sweep and cases expand to.
+MAX_NODES, MAX_DEPTH, MAX_TEXT, MAX_SETTINGS = 200_000, 40, 10_000, 100_000
+
+
+def check_size(raw: Any) -> None:
+    """Refuse a spec too large to be one on purpose (an alias bomb, a runaway nesting, a
+    megabyte title) before anything walks it again."""
+    count = 0
+    stack: list[tuple[Any, str, int]] = [(raw, "", 0)]
+    while stack:
+        node, where, depth = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            raise SpecError(where or "spec", f"the spec has more than {MAX_NODES} values "
+                            "(YAML aliases count each time they are used)")
+        if depth > MAX_DEPTH:
+            raise SpecError(where or "spec", f"nested more than {MAX_DEPTH} levels deep")
+        if isinstance(node, str) and len(node) > MAX_TEXT:
+            raise SpecError(where or "spec", f"a text of {len(node)} characters (at most "
+                            f"{MAX_TEXT})")
+        if isinstance(node, dict):
+            stack.extend((v, f"{where}.{k}" if where else str(k), depth + 1)
+                         for k, v in node.items())
+        elif isinstance(node, list | tuple):
+            stack.extend((v, f"{where}[{i}]", depth + 1) for i, v in enumerate(node))
 
 
 def install_problems(models: list[type[Strict]]) -> None:
@@ -115,6 +146,7 @@ def install_problems(models: list[type[Strict]]) -> None:
 
 def validate_spec(raw: dict[str, Any]) -> Spec:
     """Validate a raw spec and every setting of its sweep grid."""
+    check_size(raw)
     try:
         spec = Spec.model_validate(raw)
     except ValidationError as exc:
@@ -125,11 +157,24 @@ def validate_spec(raw: dict[str, Any]) -> Spec:
         if key.split(".")[0] not in SETTING_KEYS:
             raise SpecError(f"sweep.{show_field(key)}",
                             f"unknown key; sweepable roots: {', '.join(SETTING_KEYS)}")
+        seen = [json.dumps(v, sort_keys=True, default=str) for v in values]
+        if len(set(seen)) < len(seen):
+            dup = next(v for v in seen if seen.count(v) > 1)
+            raise SpecError(f"sweep.{show_field(key)}", f"lists {dup} twice: each value once")
     for i, case in enumerate(spec.cases):
         for key in case:
             if key.split(".")[0] not in SETTING_KEYS:
                 raise SpecError(f"cases[{i}].{show_field(key)}",
                                 f"unknown key; roots: {', '.join(SETTING_KEYS)}")
+    cases = [json.dumps(c, sort_keys=True, default=str) for c in spec.cases]
+    if len(set(cases)) < len(cases):
+        i = next(j for j, c in enumerate(cases) if cases.index(c) != j)
+        raise SpecError(f"cases[{i}]", f"repeats cases[{cases.index(cases[i])}]: each case once")
+    n = max(len(spec.cases), 1) * math.prod(len(v) for v in spec.sweep.values())
+    if n > MAX_SETTINGS:
+        raise SpecError("sweep", f"expands to {n} settings (at most {MAX_SETTINGS})")
+    if spec.title is not None and len(spec.title) > 500:
+        raise SpecError("title", f"{len(spec.title)} characters: at most 500")
     return spec
 
 
