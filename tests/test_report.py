@@ -203,7 +203,7 @@ def test_check_summary_aggregation() -> None:
     assert p["verdict"] == "not_applicable"
     assert (p["n_holds"], p["n_violated"], p["n_not_applicable"]) == (0, 0, 3)
     assert math.isnan(p["median_ratio"]) and math.isnan(p["max_ratio"])
-    assert p["note"] == ""
+    assert p["note"] == "n/a: no PL"  # the n/a reason reaches the summary
 
     r = s.loc["A.cor4.rate"]
     assert r["verdict"] == "holds"
