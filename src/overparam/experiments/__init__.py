@@ -35,6 +35,9 @@ class Experiment:
     #: An adaptive experiment (e.g. a bisection on the width) gets a ``runner.Search`` whose
     #: templates are the spec's settings; the settings it evaluates are the experiment's runs.
     search: Callable[[Any], None] | None = None
+    #: The paper's statements about this figure or table, evaluated after the run
+    #: (:mod:`overparam.experiments.claims`).
+    claims: tuple[Any, ...] = ()
 
     def raw_spec(self) -> dict[str, Any]:
         raw = copy.deepcopy(self.spec)
