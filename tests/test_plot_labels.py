@@ -175,3 +175,28 @@ def test_run_spec_with_cases_leaving_columns_empty(tmp_path):
     assert manifest["figures"] == ["figures/loss.png"]
     assert (root / "figures" / "loss.png").stat().st_size > 10_000
     assert (root / "figures" / "loss.pdf").exists()
+
+
+def test_quick_runs_mark_their_figures_and_full_runs_do_not(tmp_path, tiny, monkeypatch):
+    import overparam as op
+    from overparam import plots
+
+    seen: list[str] = []
+    real = plots.save
+
+    def spy(fig, root, name):
+        out = real(fig, root, name)
+        seen.append(" ".join(t.get_text() for t in fig.texts))
+        return out
+
+    monkeypatch.setattr(plots, "save", spy)
+    fig = plots.pyplot().figure()
+    with plots.quick_figures(True):
+        plots.save(fig, tmp_path, "q")
+    plots.save(plots.pyplot().figure(), tmp_path, "f")
+    assert plots.QUICK_TEXT in seen[0] and plots.QUICK_TEXT not in seen[1]
+    # through the runner: a quick user spec's default figure carries the mark
+    seen.clear()
+    tiny["quick"] = {"steps": 5}
+    op.run(tiny, out=tmp_path / "o", quick=True, progress=False)
+    assert seen and all(plots.QUICK_TEXT in s for s in seen), seen

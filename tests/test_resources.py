@@ -174,12 +174,15 @@ def test_refusal_names_the_driving_field(tiny):
         resources.check_memory([setting], 2, available=2 * GiB)
     assert err.value.field == "problem.width"
     assert "GiB" in err.value.message and "2.0 GiB available" in err.value.message
-    # many seeds of a setting that fits once: the seeds are what to lower
+    # many seeds of a setting that fits once: they run in batches of the most that fit
     tiny["problem"]["width"] = 10**5
-    with pytest.raises(SpecError) as err:
-        resources.check_memory([_setting(tiny, seeds=2000)], 2000, available=2 * GiB)
-    assert err.value.field == "seeds"
-    assert resources.check_memory([_setting(tiny)], 2, available=2 * GiB) is not None
+    setting = _setting(tiny, seeds=2000)
+    assert resources.check_memory([setting], 2000, available=2 * GiB) is not None
+    k = resources.seeds_per_batch(setting, 2000, available=2 * GiB)
+    assert 1 <= k < 2000
+    assert resources.estimate(setting, k).total <= 2 * GiB < resources.estimate(setting,
+                                                                                  k + 1).total
+    assert resources.seeds_per_batch(setting, 3, available=2 * GiB) == 3  # all fit together
 
 
 def test_sweep_point_too_large_is_refused_at_plan(tiny, monkeypatch):
@@ -239,3 +242,19 @@ def test_mnist_sizes_come_from_the_idx_headers(tmp_path):
               "schedule": {"kind": "constant", "eta": 0.1}}
     est = resources.estimate(_setting(digits), 1, tmp_path)
     assert est.term("data X, Y").entries == (64 + 10) * 1797
+
+
+def test_seeds_that_do_not_fit_together_run_in_batches_with_the_same_numbers(tiny, tmp_path,
+                                                                             monkeypatch):
+    import pandas as pd
+
+    import overparam as op
+
+    tiny["seeds"] = 3
+    one = resources.estimate(_setting(tiny), 1).total
+    together = op.run(tiny, out=tmp_path / "a", progress=False)
+    monkeypatch.setenv(resources.ENV, str(int(one * 1.5)))  # one seed fits, two do not
+    assert resources.seeds_per_batch(_setting(tiny), 3) == 1
+    apart = op.run(tiny, out=tmp_path / "b", progress=False)
+    assert list(apart.runs["status"]) == ["ok"] * 3
+    pd.testing.assert_frame_equal(together.steps, apart.steps, rtol=1e-12, check_exact=False)

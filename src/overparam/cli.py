@@ -135,6 +135,7 @@ def _run(target, quick, seeds, steps, out, sets, no_progress, executor, workers,
         finally:
             ex.close()
     _print_checks(res)
+    _print_claims(res)
     for line in res.manifest.get("summary", []):
         out_console.print(line, highlight=False, markup=False)
     out_console.print(f"results: {res.path}")
@@ -169,6 +170,44 @@ def _print_checks(res) -> None:
     out_console.print(f"verdict: {verdict}", highlight=False, markup=False)
     for line in printed:
         out_console.print(f"  {line} (docs/errata.md)", highlight=False, markup=False)
+
+
+def _claims_text(res) -> str:
+    """'; claims: 2 hold, 1 fails, 1 cannot' (empty without claims)."""
+    counts = res.manifest.get("claims") or {}
+    parts = [f"{n} {'hold' if v == 'holds' else v}" for v, n in counts.items() if n]
+    return f"; claims: {', '.join(parts)}" if parts else ""
+
+
+def _print_claim_tally(results) -> None:
+    """Per paper: how many of its claims hold, fail, or cannot be evaluated at this size."""
+    tally: dict[str, dict[str, int]] = {}
+    for res in results:
+        paper = res.manifest.get("paper") or "?"
+        for v, n in (res.manifest.get("claims") or {}).items():
+            tally.setdefault(paper, {}).setdefault(v, 0)
+            tally[paper][v] += n
+    for paper, counts in sorted(tally.items()):
+        total = sum(counts.values())
+        rest = ", ".join(f"{n} {v}" for v, n in counts.items() if n and v != "holds")
+        out_console.print(f"paper {paper}: {counts.get('holds', 0)} of {total} claims hold"
+                          + (f" ({rest})" if rest else ""), highlight=False, markup=False)
+
+
+def _print_claims(res) -> None:
+    """The paper's claims about the experiment: statement, place, measured value, verdict
+    (the reason where a claim cannot be evaluated or its evaluation failed)."""
+    claims = res.claims
+    if claims.empty:
+        return
+    table = Table("claim", "paper", "statement", "measured", "verdict",
+                  title="the paper's claims, on these runs")
+    for r in claims.itertuples():
+        measured = r.measured if r.verdict in ("holds", "fails") else \
+            (f"{r.measured} — {r.reason}" if r.measured else r.reason)
+        table.add_row(*(escape(str(x)) for x in (r.claim, r.where, r.statement, measured,
+                                                  r.verdict)))
+    out_console.print(table)
 
 
 def _exit_for(results, strict: bool) -> None:
@@ -258,9 +297,10 @@ def reproduce_cmd(quick: Quick = False, out: Out = DEFAULT_OUT,
             for p in plans:
                 results.append(execute(p, out, progress=not no_progress, executor=ex,
                                        replace=replace))
-                out_console.print(_counts_line(results[-1]))
+                out_console.print(_counts_line(results[-1]) + _claims_text(results[-1]))
         finally:
             ex.close()
+        _print_claim_tally(results)
         out_console.print(f"report: {write_report(out).resolve()}")
     _exit_for(results, strict)
 

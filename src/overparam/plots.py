@@ -10,7 +10,9 @@ imports it, and ``overparam list`` must start fast. Drawing code gets pyplot fro
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -174,9 +176,24 @@ def clip_huge_limits(fig: plt.Figure) -> None:
                      float(min(max(hi, -AXIS_LIMIT), AXIS_LIMIT)))
 
 
+#: Set while a quick run draws its figures: every figure saved then carries the mark.
+QUICK_MARK: ContextVar[str] = ContextVar("quick_mark", default="")
+QUICK_TEXT = "quick run: reduced sizes, not the paper's (drop --quick for full size)"
+
+
+@contextmanager
+def quick_figures(quick: bool) -> Iterator[None]:
+    """Mark every figure saved inside the block as a quick run's (when ``quick``)."""
+    token = QUICK_MARK.set(QUICK_TEXT if quick else "")
+    try:
+        yield
+    finally:
+        QUICK_MARK.reset(token)
+
+
 def save(fig: plt.Figure, root: Path, name: str) -> str:
     """Write figures/<name>.png and .pdf under root (atomically); return the png path
-    relative to root."""
+    relative to root. Inside :func:`quick_figures` the figure is marked as a quick run's."""
     from overparam.store import atomic_write
 
     plt = pyplot()
@@ -184,6 +201,9 @@ def save(fig: plt.Figure, root: Path, name: str) -> str:
     d.mkdir(parents=True, exist_ok=True)
     clip_huge_limits(fig)
     fig.tight_layout()
+    if QUICK_MARK.get():
+        fig.text(0.995, 0.003, QUICK_MARK.get(), ha="right", va="bottom", fontsize=7,
+                 color="#b35900", style="italic")
     for ext in ("png", "pdf"):
         atomic_write(d / f"{name}.{ext}", lambda tmp, ext=ext: fig.savefig(tmp, format=ext))
     plt.close(fig)

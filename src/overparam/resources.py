@@ -9,7 +9,8 @@ per seed (data, weights, the stacked and device copies), what the compiled step 
 it runs (gradients, the new iterate, the scan's double buffer, forward activations), the Gram
 and NTK matrices a family forms when its options ask for them, and the logged rows (one
 chunk on the device, the whole trace once the chunks are joined). The seeds of a setting run
-together (vmapped), so per-seed terms are multiplied by the number of seeds; the one-off
+together (vmapped), so per-seed terms are multiplied by the number of seeds (seeds that do not
+fit together run in batches of the most that do, :func:`seeds_per_batch`); the one-off
 set-up work (loss constants, theory at init) runs one seed at a time. Each term is a count of
 float64 entries times the number of copies alive at once; the totals are meant to be right
 within a factor of about 2, and the guard refuses only settings whose estimate exceeds the
@@ -287,34 +288,26 @@ def _value(setting: Setting, field: str) -> str:
 
 
 def refusal(est: Estimate, available: int, where: str = "available") -> SpecError:
-    """The error for a setting that needs more than ``available`` bytes."""
-    seeds = est.seeds
-    if seeds > 1 and est.one_seed <= available / 2:
-        return SpecError("seeds", f"the {seeds} seeds of a setting run together and need about "
-                         f"{format_bytes(est.total)}, more than the {format_bytes(available)} "
-                         f"{where} (one seed needs about {format_bytes(est.one_seed)}); use "
-                         f"fewer seeds, or set {ENV} to allow more")
+    """The error for a setting whose one seed needs more than ``available`` bytes."""
     big = est.largest
     value = _value(est.setting, big.field)
     which = f"{big.field} = {value}, " if value else ""
-    plural = "s" if seeds != 1 else ""
-    fixes = ["lower it"] + ([big.hint] if big.hint else [])
-    if seeds > 1:
-        fixes.append("use fewer seeds")
-    fixes.append(f"set {ENV} to allow more")
-    return SpecError(big.field, f"the arrays of this setting ({which}{seeds} seed{plural}) need "
+    fixes = ["lower it"] + ([big.hint] if big.hint else []) + [f"set {ENV} to allow more"]
+    return SpecError(big.field, f"the arrays of this setting ({which}one seed) need "
                      f"about {format_bytes(est.total)} ({big.what}: "
-                     f"{format_bytes(big.total(seeds))}), more than the "
+                     f"{format_bytes(big.total(1))}), more than the "
                      f"{format_bytes(available)} {where}; {', '.join(fixes[:-1])} or {fixes[-1]}")
 
 
 def check_memory(settings: Sequence[Setting], seeds: int, base_dir: Path = Path("."),
                  available: int | None = None) -> Estimate | None:
-    """Refuse the plan (SpecError) when its largest setting needs more memory than there is.
-    Returns that setting's estimate (None for no settings)."""
+    """Refuse the plan (SpecError) when one seed of its largest setting needs more memory
+    than there is; more seeds than fit together run in several batches
+    (:func:`seeds_per_batch`). Returns that setting's estimate for one seed (None for no
+    settings)."""
     if not settings:
         return None
-    worst = max((estimate(s, seeds, base_dir) for s in settings), key=lambda e: e.total)
+    worst = max((estimate(s, 1, base_dir) for s in settings), key=lambda e: e.total)
     where = "available"
     if available is None:
         available, where = available_memory()
@@ -323,5 +316,20 @@ def check_memory(settings: Sequence[Setting], seeds: int, base_dir: Path = Path(
     return worst
 
 
+def seeds_per_batch(setting: Setting, seeds: int, base_dir: Path = Path("."),
+                    available: int | None = None) -> int:
+    """How many of a setting's ``seeds`` run together (vmapped): all of them when they fit
+    in memory, else the most that do, at least one."""
+    if available is None:
+        available = available_memory()[0]
+    if estimate(setting, seeds, base_dir).total <= available:
+        return seeds
+    lo, hi = 1, seeds  # estimate(lo) fits (check_memory saw to it), estimate(hi) does not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if estimate(setting, mid, base_dir).total <= available else (lo, mid)
+    return lo
+
+
 __all__ = ["Estimate", "Term", "available_memory", "check_memory", "estimate", "format_bytes",
-           "parse_size"]
+           "parse_size", "seeds_per_batch"]

@@ -48,6 +48,17 @@ class Result:
         return pd.read_parquet(self.path / "checks.parquet")
 
     @property
+    def claims(self) -> pd.DataFrame:
+        """The paper's statements about this experiment, evaluated on its runs (empty for a
+        user's spec, which has none)."""
+        path = self.path / "claims.parquet"
+        if not path.is_file():
+            from overparam.experiments.claims import CLAIM_COLUMNS
+
+            return pd.DataFrame(columns=list(CLAIM_COLUMNS))
+        return pd.read_parquet(path)
+
+    @property
     def manifest(self) -> dict[str, Any]:
         return json.loads((self.path / "manifest.json").read_text())
 

@@ -21,9 +21,12 @@ from overparam.checks.core import CHECK_COLUMNS, vacuous
 from overparam.errors import SpecError
 from overparam.executors import Executor, LocalExecutor
 from overparam.experiments import Experiment, get_experiment
+from overparam.experiments.claims import Frames, count_claims, evaluate_claims
 from overparam.fingerprints import file_fingerprints
+from overparam.plots import quick_figures
 from overparam.problems.protocol import compile_key
 from overparam.progress import Progress
+from overparam.resources import seeds_per_batch
 from overparam.results import Result
 from overparam.spec import (
     Setting,
@@ -37,7 +40,7 @@ from overparam.spec import (
     setting_dict,
     validate_spec,
 )
-from overparam.store import ExperimentStore, folder_name, lock_folder, write_json
+from overparam.store import ExperimentStore, folder_name, lock_folder, write_json, write_parquet
 
 
 @dataclass
@@ -278,10 +281,11 @@ def _run_missing(plan_: Plan, settings: list[Setting], store: ExperimentStore,
     batches = []
     for setting in settings:
         missing = [s for s in plan_.seeds() if not store.is_done(plan_.run_id(setting, s))]
-        if missing:
-            batches.append(Batch(plan_.experiment_id, setting, tuple(missing),
-                                 tuple(plan_.run_id(setting, s) for s in missing),
-                                 plan_.base_dir))
+        size = seeds_per_batch(setting, len(missing), plan_.base_dir) if missing else 0
+        for i in range(0, len(missing), max(size, 1)):  # seeds that fit in memory together
+            part = missing[i:i + size]
+            batches.append(Batch(plan_.experiment_id, setting, tuple(part),
+                                 tuple(plan_.run_id(setting, s) for s in part), plan_.base_dir))
     for result in executor.map_unordered(compute_batch, batches):
         store.save_batch(result.runs)
         for k in ("compile_s", "run_s", "theory_s"):
@@ -348,11 +352,17 @@ def _execute(plan_: Plan, store: ExperimentStore, executor: Executor,
             _run_missing(plan_, plan_.settings, store, timings, bar, executor)
     runs, steps, checks = assemble(plan_, store)
     store.write_tables(runs, steps, checks)
-    figures, summary = [], []
+    figures, summary, claim_counts = [], [], {}
     if plan_.experiment is not None:
-        figures, summary = plan_.experiment.finish(store.root, runs, steps, checks, plan_.quick)
+        with quick_figures(plan_.quick):
+            figures, summary = plan_.experiment.finish(store.root, runs, steps, checks,
+                                                       plan_.quick)
+        claims = evaluate_claims(plan_.experiment.claims, Frames(runs, steps, checks, plan_.quick))
+        write_parquet(store.root / "claims.parquet", claims)
+        claim_counts = count_claims(claims)
     elif plan_.settings:  # a user's spec: its family's default figure
-        figures = problems.family(plan_.settings[0]).figure(store.root, runs, steps)
+        with quick_figures(plan_.quick):
+            figures = problems.family(plan_.settings[0]).figure(store.root, runs, steps)
     timings["total_s"] = time.perf_counter() - t0
     computed = int(timings.pop("computed", 0))
     manifest = {
@@ -364,7 +374,7 @@ def _execute(plan_: Plan, store: ExperimentStore, executor: Executor,
         "settings": [setting_dict(s) for s in plan_.settings],
         "runs": runs[["run_id", "status"]].to_dict(orient="records"),
         "reused": len(runs) - computed, "computed": computed,
-        "timings": timings, "executor": executor.name, "figures": figures, "summary": summary,
+        "timings": timings, "executor": executor.name, "figures": figures, "summary": summary, "claims": claim_counts,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     write_json(store.root / "manifest.json", manifest)

@@ -93,7 +93,7 @@ def evaluate_claims(claims: Sequence[Claim], frames: Frames) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows, columns=list(CLAIM_COLUMNS))
 
 
-def claim_counts(claims: pd.DataFrame) -> dict[str, int]:
+def count_claims(claims: pd.DataFrame) -> dict[str, int]:
     """{verdict: count} over the claims table (every verdict present, zeros included)."""
     counts = claims["verdict"].value_counts().to_dict() if not claims.empty else {}
     return {v: int(counts.get(v, 0)) for v in ("holds", "fails", "cannot", "error")}

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from overparam.aggregate import STARTED, left_out_text, over_runs
 from overparam.experiments import Experiment, register, verdict_line
+from overparam.experiments.trajectory_claims import FIG1_CLAIMS, GENERAL_CLAIMS, SWEEP_CLAIMS
 from overparam.plots import (
     COLORS,
     band,
@@ -33,85 +34,178 @@ FIG1_DATA = {"kind": "synthetic", "n": 128, "m": 10, "samples": 1000, "x": "gaus
              "target": "gaussian", "target_std": 1.0, "noise": 1.0}
 
 
-def _cells(runs: pd.DataFrame) -> tuple[list[int], list[str]]:
-    return distinct(runs["n_min"]), distinct(runs["init.kind"], sort=False)
+#: The two readings of App. G's Fig 1. The authors' notebook runs N = 4 weight matrices
+#: (three hidden layers n1 = n2 = n3, as the caption says) with η = n_N/(2N‖X‖₂²), half the
+#: printed step; the appendix's text says N = 3 and η = n_N/(N‖X‖₂²) (errata C1, C2).
+READINGS = {
+    "authors": ({"problem.depth": 4, "schedule.scale": 0.5},
+                "as the authors ran it: N = 4, η = n_N/(2N‖X‖₂²)"),
+    "printed": ({"problem.depth": 3, "schedule.scale": 1.0},
+                "App. G as printed: N = 3, η = n_N/(N‖X‖₂²)"),
+}
+#: Fig 1's hidden widths per init (its caption).
+FIG1_WIDTHS = {"gaussian": [128, 200, 2000], "orthogonal": [128, 200, 5000]}
+#: Fig 1 draws this many iterations; the authors' notebook runs 100.
+FIG1_DRAWN = 25
+
+
+def fig1_cases(widths: dict[str, list[int]]) -> list[dict]:
+    """One case per reading, init and hidden width (the widths differ between the inits)."""
+    return [{**over, "init": INITS[init], "problem.hidden": w}
+            for over, _ in READINGS.values() for init, ws in widths.items() for w in ws]
+
+
+def reading_of(runs: pd.DataFrame) -> pd.Series:
+    """Which reading of App. G each run follows ('authors' or 'printed'), from N and the
+    step's scale; a run matching neither (a user's override) reads as ''."""
+    import pandas as pd
+
+    scale = runs["schedule.scale"] if "schedule.scale" in runs else pd.Series(1.0, runs.index)
+    out = pd.Series("", index=runs.index)
+    for name, (over, _) in READINGS.items():
+        hit = (runs["N"] == over["problem.depth"]) & (scale == over["schedule.scale"])
+        out[hit] = name
+    return out
 
 
 def _verdicts(checks: pd.DataFrame, ids) -> str:
     return verdict_line(checks, ids, "C.")
 
 
-def _finish_comparison(root: Path, runs, steps, checks, quick, tag="fig1", what="") -> tuple:
-    """Fig 1 (log-loss of network and twin per width and init) and the deviation panels."""
+def _cell_line(cell: pd.DataFrame, steps: pd.DataFrame, checks: pd.DataFrame, init,
+               width) -> str:
+    """The summary line of one (init, width) cell: the sup gaps, τ, the region's c1, c2, the
+    runs that diverged and the check verdicts."""
+    ids = cell[cell["status"] != "failed"]["run_id"]
+    sup = sweep_table(cell, steps)  # a diverged run's sup is where it stopped: left out
+    gaps = over_runs(sup, [], ["deviation", "loss_gap"], stats=("median",)).iloc[0]
+    init_c = over_runs(cell, [], ["c1", "c2"], statuses=STARTED, stats=("median",)).iloc[0]
+    sups = (f"sup_t deviation_X / ‖V(0) − W*‖²_X = {gaps['deviation']:.2e}, sup_t "
+            f"|E_DLN − E| / E(0) = {gaps['loss_gap']:.2e} (median over "
+            f"{int(gaps['n_in'])} finished seeds{left_out_text(gaps)})" if gaps["n_in"]
+            else f"no finished seed for the sup_t gaps{left_out_text(gaps)}")
+    div = cell[cell["status"] == "diverged"]
+    died = (f"; {len(div)} of {len(cell)} diverged, first at iteration "
+            f"{int(div['steps_done'].min())}" if len(div) else f"; none of {len(cell)} diverged")
+    return (f"{setting_text(init)}, n_min = {setting_text(width)}: {sups}, max tau = "
+            f"{cell['tau_max'].max():.3g}, c1 = {init_c['c1']:.2f}, c2 = {init_c['c2']:.2f} "
+            f"(median over {len(ids)} seeds){died}; checks: {_verdicts(checks, ids)}")
+
+
+def _loss_figure(runs, steps, upto: int | None, what: str):
+    """Fig 1: log-loss of the network (band over seeds) and of its twin, one column per init,
+    one row per hidden width of that init; ``upto`` limits the iterations drawn."""
     plt = pyplot()
-    widths, inits = _cells(runs)
-    fig, axes = plt.subplots(len(widths), len(inits), figsize=(4.2 * len(inits), 2.6 * len(widths)),
+    inits = distinct(runs["init.kind"], sort=False)
+    widths = {i: distinct(runs[rows_with(runs, "init.kind", i)]["n_min"]) for i in inits}
+    rows = max(len(w) for w in widths.values())
+    fig, axes = plt.subplots(rows, len(inits), figsize=(4.2 * len(inits), 2.6 * rows),
                              squeeze=False, sharex=True)
-    fig2, axes2 = plt.subplots(1, len(inits), figsize=(4.6 * len(inits), 3.4), squeeze=False)
-    lines = []
+    shown = steps if upto is None else steps[steps["step"] <= upto]
     for j, init in enumerate(inits):
-        for i, width in enumerate(widths):
+        for i, width in enumerate(widths[init]):
             cell = runs[rows_with(runs, "n_min", width) & rows_with(runs, "init.kind", init)]
             ids = cell[cell["status"] != "failed"]["run_id"]
+            ax = axes[i, j]
             if ids.empty:
                 continue
-            ax = axes[i, j]
-            band(ax, log10_curves(steps, ids, "objective"), "deep linear network", COLORS[0])
-            mean_curve(ax, log10_curves(steps, ids, "objective_twin"), "convex twin", COLORS[1],
-                       ls="--")
-            ax.set_title(f"{setting_text(init)}, hidden widths {setting_text(width)}")
-            ax.set_ylabel("log10 L")
-            color = COLORS[i % len(COLORS)]
-            rel = steps[steps["run_id"].isin(ids)].copy()
-            rel["deviation_rel"] = rel["deviation_X"] / rel["run_id"].map(cell.set_index("run_id")["e0"])
-            band(axes2[0, j], log10_curves(rel, ids, "deviation_rel"),
-                 f"n = {setting_text(width)}", color)
-            sup = sweep_table(cell, steps)  # a diverged run's sup is where it stopped: left out
-            gaps = over_runs(sup, [], ["deviation", "loss_gap"], stats=("median",)).iloc[0]
-            init_c = over_runs(cell, [], ["c1", "c2"], statuses=STARTED,
-                               stats=("median",)).iloc[0]
-            sups = (f"sup_t deviation_X / ‖V(0) − W*‖²_X = {gaps['deviation']:.2e}, sup_t "
-                    f"|E_DLN − E| / E(0) = {gaps['loss_gap']:.2e} (median over "
-                    f"{int(gaps['n_in'])} finished seeds{left_out_text(gaps)})" if gaps["n_in"]
-                    else f"no finished seed for the sup_t gaps{left_out_text(gaps)}")
-            lines.append(f"{setting_text(init)}, n_min = {setting_text(width)}: {sups}, "
-                         f"max tau = {cell['tau_max'].max():.3g}, "
-                         f"c1 = {init_c['c1']:.2f}, c2 = {init_c['c2']:.2f} (median over "
-                         f"{len(ids)} seeds); checks: {_verdicts(checks, ids)}")
+            band(ax, log10_curves(shown, ids, "objective"), "deep linear network", COLORS[0])
+            mean_curve(ax, log10_curves(shown, ids, "objective_twin"), "convex twin",
+                       COLORS[1], ls="--")
+            n_div = int((cell["status"] == "diverged").sum())
+            ax.set_title(f"{setting_text(init)}, $n_1 = \\cdots = n_{{N-1}}$ = "
+                         f"{setting_text(width)}" + (f" ({n_div}/{len(cell)} diverged)"
+                                                     if n_div else ""), fontsize=9)
+            ax.set_ylabel(r"$\log_{10} L$")
         axes[-1, j].set_xlabel("iteration t")
-        axes2[0, j].set_title(f"{setting_text(init)} init")
-        axes2[0, j].set_xlabel("iteration t")
-        axes2[0, j].set_ylabel("log10 ‖V(t) − W(t)‖²_X / ‖V(0) − W*‖²_X")
-        axes2[0, j].set_ylim(-12, 4)  # t = 0 is 0 up to round-off; diverged runs leave the top
-        axes2[0, j].legend(fontsize=7)
+    for ax in axes.flat:
+        if not ax.has_data():
+            ax.set_axis_off()
     axes[0, 0].legend(loc="upper right", fontsize=7)
-    fig.suptitle(f"Paper C, Fig 1{what}: log-loss of GD on the deep linear network\n"
-                 f"(band: mean ± std over seeds; runs end where they diverge) and on its convex "
-                 f"twin (dashed)")
-    fig2.suptitle(f"Paper C{what}: distance between the network V(t) = a_N W_{{N:1}}(t) and "
-                  f"the twin W(t)\n(Theorem 2, (12a); mean ± std over seeds)")
-    return [save(fig, root, f"{tag}_loss"), save(fig2, root, f"{tag}_deviation")], lines
+    drawn = f"first {upto} iterations" if upto is not None else "every iteration run"
+    fig.suptitle(f"Paper C, Fig 1{what}, {drawn}: log-loss of GD on the deep linear network\n"
+                 "(band: mean ± std over seeds; runs end where they diverge) and on its convex "
+                 "twin (dashed)", fontsize=10)
+    return fig
+
+
+def _deviation_figure(runs, steps, what: str):
+    """‖V(t) − W(t)‖²_X / ‖V(0) − W*‖²_X per init, one curve per hidden width."""
+    plt = pyplot()
+    inits = distinct(runs["init.kind"], sort=False)
+    fig, axes = plt.subplots(1, len(inits), figsize=(4.6 * len(inits), 3.4), squeeze=False)
+    for j, init in enumerate(inits):
+        ax = axes[0, j]
+        of_init = runs[rows_with(runs, "init.kind", init)]
+        for i, width in enumerate(distinct(of_init["n_min"])):
+            cell = of_init[rows_with(of_init, "n_min", width)]
+            ids = cell[cell["status"] != "failed"]["run_id"]
+            rel = steps[steps["run_id"].isin(ids) & (steps["step"] > 0)].copy()  # t = 0: 0
+            rel["deviation_rel"] = rel["deviation_X"] / rel["run_id"].map(
+                cell.set_index("run_id")["e0"])
+            band(ax, log10_curves(rel, ids, "deviation_rel"), f"n = {setting_text(width)}",
+                 COLORS[i % len(COLORS)])
+        ax.set_title(f"{setting_text(init)} init")
+        ax.set_xlabel("iteration t")
+        ax.set_ylabel(r"$\log_{10}\,\|V(t) - W(t)\|^2_X\,/\,\|V(0) - W^*\|^2_X$")
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"Paper C{what}: distance between the network $V(t) = a_N W_{{N:1}}(t)$ and "
+                 "the twin W(t)\n(Theorem 2, (12a); mean ± std over seeds)", fontsize=10)
+    return fig
+
+
+def _finish_comparison(root: Path, runs, steps, checks, quick, tag="fig1", what="",
+                       upto: int | None = None) -> tuple:
+    """Fig 1 and the deviation panel per reading of App. G (one figure set each; a spec
+    outside both readings is drawn as one set), and a summary line per cell."""
+    readings = reading_of(runs)
+    groups = [(name, runs[readings == name]) for name in READINGS if (readings == name).any()]
+    if not groups or (readings == "").any():
+        groups = [("", runs)]
+    figures, lines = [], []
+    for name, part in groups:
+        label = f" ({READINGS[name][1]})" if name else ""
+        suffix = f"_{name}" if name and len(groups) > 1 else ""
+        lines.append(f"{READINGS[name][1] if name else 'runs'}:")
+        for init in distinct(part["init.kind"], sort=False):
+            of_init = part[rows_with(part, "init.kind", init)]
+            for width in distinct(of_init["n_min"]):
+                lines.append("  " + _cell_line(of_init[rows_with(of_init, "n_min", width)],
+                                               steps, checks, init, width))
+        figures.append(save(_loss_figure(part, steps, upto, what + label), root,
+                            f"{tag}_loss{suffix}"))
+        if upto is not None and steps["step"].max() > upto:
+            figures.append(save(_loss_figure(part, steps, None, what + label), root,
+                                f"{tag}_loss{suffix}_all"))
+        figures.append(save(_deviation_figure(part, steps, what + label), root,
+                            f"{tag}_deviation{suffix}"))
+    return figures, lines
+
+
+def _finish_fig1(root: Path, runs, steps, checks, quick) -> tuple[list[str], list[str]]:
+    return _finish_comparison(root, runs, steps, checks, quick, upto=FIG1_DRAWN)
 
 
 register(Experiment(
     id="trajectory/comparison", paper=PAPER, paper_title=PAPER_TITLE, figure="Fig 1",
     title="GD on a deep linear network vs GD on the convex problem, as the width grows",
     spec={
-        "problem": {"kind": "deep_linear", "depth": 3, "hidden": 128, "loss": "squared_half",
+        "problem": {"kind": "deep_linear", "depth": 4, "hidden": 128, "loss": "squared_half",
                     "data": FIG1_DATA, "sigma_min_inner_every": 25},
         "init": INITS["gaussian"],
-        "schedule": {"kind": "constant", "eta": "data_norm"},
-        "steps": 25, "seeds": 2,
-        "sweep": {"init": list(INITS.values()), "problem.hidden": [128, 200, 2000, 5000]},
+        "schedule": {"kind": "constant", "eta": "data_norm", "scale": 0.5},
+        "steps": 100, "seeds": 5,
+        "cases": fig1_cases(FIG1_WIDTHS),
     },
-    quick={"seeds": 2, "sweep.problem.hidden": [128, 200, 600],
-           "problem.sigma_min_inner_every": 5},
-    finisher=_finish_comparison,
+    quick={"seeds": 2, "steps": 50, "problem.sigma_min_inner_every": 10,
+           "cases": fig1_cases({"gaussian": [128, 200, 600], "orthogonal": [128, 200, 600]})},
+    finisher=_finish_fig1,
+    claims=FIG1_CLAIMS,
 ))
 
 
 # ------------------------------------------------------------- width sweep
-def _fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+def fit_power(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     """Slope of log y on log x with its 95% confidence interval (OLS, t distribution)."""
     import numpy as np
     from scipy import stats
@@ -154,7 +248,7 @@ def _finish_width_sweep(root: Path, runs, steps, checks, quick) -> tuple[list[st
             lo_q, hi_q = stats[f"{col}_q10"].to_numpy(), stats[f"{col}_q90"].to_numpy()
             ax.errorbar(med.index, med, yerr=[med - lo_q, hi_q - med], color=color, marker="o",
                         ms=3, capsize=2, ls="none")
-            slope, lo, hi = _fit(grp["n_min"].to_numpy(float), grp[col].to_numpy(float))
+            slope, lo, hi = fit_power(grp["n_min"].to_numpy(float), grp[col].to_numpy(float))
             if np.isfinite(slope):
                 x = np.array([med.index.min(), med.index.max()], float)
                 yy = np.exp(np.mean(np.log(grp[col].clip(lower=1e-300)))) * \
@@ -195,6 +289,7 @@ register(Experiment(
     quick={"seeds": 3, "steps": 20, "sweep.problem.depth": [2, 3],
            "sweep.problem.hidden": [32, 64, 128, 256]},
     finisher=_finish_width_sweep,
+    claims=SWEEP_CLAIMS,
 ))
 
 
@@ -208,7 +303,7 @@ register(Experiment(
     id="trajectory/general-loss", paper=PAPER, paper_title=PAPER_TITLE, figure="Fig 1 (CE loss)",
     title="The trajectory comparison for a non-quadratic loss: softmax cross-entropy + λ‖W‖²_X",
     spec={
-        "problem": {"kind": "deep_linear", "depth": 3, "hidden": 128, "loss": "softmax",
+        "problem": {"kind": "deep_linear", "depth": 4, "hidden": 128, "loss": "softmax",
                     "ridge": 0.01, "sigma_min_inner_every": 50,
                     "data": {**FIG1_DATA, "target": "teacher_labels"}},
         "init": INITS["gaussian"],
@@ -218,4 +313,5 @@ register(Experiment(
     },
     quick={"steps": 30, "sweep.problem.hidden": [128, 400], "problem.sigma_min_inner_every": 10},
     finisher=_finish_general,
+    claims=GENERAL_CLAIMS,
 ))

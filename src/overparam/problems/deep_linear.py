@@ -111,7 +111,7 @@ def theory_constants(setting: Setting, inst: Instance) -> dict[str, float]:
     V0 = inst.V0
     loss = deep_losses.make_loss(prob.loss, prob.ridge)
     L0 = float(loss(jnp.asarray(V0), jnp.asarray(inst.X), jnp.asarray(inst.Y), jnp.asarray(lc.U)))
-    eta = th.eta_choice(sched.eta, widths, lc.beta, lc.lam_max, sched.c, sched.eps)
+    eta = sched.scale * th.eta_choice(sched.eta, widths, lc.beta, lc.lam_max, sched.c, sched.eps)
     eta_star = N * eta / widths[-1]
     try:
         region = th.region_constants(inst.Ws, widths, lc.U)

@@ -115,7 +115,8 @@ def theory_constants(setting: Setting, inst: Instance) -> dict[str, float]:
     choice = getattr(sched, "eta", getattr(sched, "eta0", "eta_max"))
     # numpy's float64: a huge step size overflows to inf (the run then diverges) where a Python
     # float would raise OverflowError inside the theory's powers
-    eta0 = np.float64(em["eta_max"] if choice == "eta_max" else float(choice))
+    eta0 = np.float64(getattr(sched, "scale", 1.0)) * np.float64(
+        em["eta_max"] if choice == "eta_max" else float(choice))
     eta0_ok = bool(np.isfinite(eta0) and eta0 > 0)
     t32 = th.theorem32_constants(
         inst.K, inst.mu, L0, t2["alpha1"], t2["alpha2"], t2["beta2"],

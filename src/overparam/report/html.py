@@ -14,9 +14,10 @@ from overparam.report.summary import headline
 
 _RUN_STATUSES: tuple[str, ...] = ("ok", "diverged", "failed", "stalled")
 _VERDICT_LABEL = {"holds": "holds", "violated": "violated", "not_applicable": "n/a",
-                  "vacuous": "vacuous"}
+                  "vacuous": "vacuous", "fails": "fails", "cannot": "not evaluable",
+                  "error": "error"}
 _VERDICT_MARK = {"holds": "\u2713", "violated": "\u2717", "not_applicable": "\u2013",
-                 "vacuous": "\u25cb"}
+                 "vacuous": "\u25cb", "fails": "\u2717", "cannot": "\u2013", "error": "!"}
 #: Manifest timing keys shown on each card, with their labels.
 _TIMINGS: tuple[tuple[str, str], ...] = (
     ("total_s", "total"),
@@ -62,7 +63,8 @@ caption{text-align:left;font-size:.85rem;padding:.1rem 0}
 th{font-weight:600;background:var(--code)}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .v{font-weight:600;white-space:nowrap;border-radius:4px}
 .v-holds{color:var(--ok);background:var(--ok-bg)}.v-violated{color:var(--bad);background:var(--bad-bg)}
-.v-not_applicable,.v-vacuous{color:var(--na);background:var(--na-bg)}
+.v-fails,.v-error{color:var(--bad);background:var(--bad-bg)}
+.v-not_applicable,.v-vacuous,.v-cannot{color:var(--na);background:var(--na-bg)}
 .v-vacuous{font-style:italic}.s-stalled{color:var(--quick)}.printed{font-size:.85rem}
 .s-ok{color:var(--ok)}.s-diverged,.s-failed{color:var(--bad)}
 details{margin:.4rem 0;font-size:.9rem}summary{cursor:pointer;color:var(--muted)}
@@ -172,6 +174,23 @@ def _render_checks(exp: Experiment) -> str:
     )
 
 
+def _render_claims(exp: Experiment) -> str:
+    """The paper's claims about the figure, evaluated on the runs (nothing when it has none)."""
+    c = exp.claims
+    if c is None or c.empty:
+        return ""
+    rows = "".join(
+        f"<tr><td><code>{_e(r.claim)}</code></td><td>{_e(r.where)}</td>"
+        f"<td>{_e(r.statement)}</td><td>{_e(r.measured)}</td>{_verdict_cell(r.verdict)}"
+        f"<td>{_e(r.reason)}</td></tr>"
+        for r in c.itertuples(index=False))
+    head = ('<thead><tr><th scope="col">claim</th><th scope="col">paper</th>'
+            '<th scope="col">statement</th><th scope="col">measured</th>'
+            '<th scope="col">verdict</th><th scope="col">why not evaluable</th></tr></thead>')
+    return (f'<table class="checks claims"><caption class="muted">The paper\'s claims about '
+            f"this figure, on these runs</caption>{head}<tbody>{rows}</tbody></table>")
+
+
 def _render_figures(exp: Experiment) -> str:
     """The figure grid, with PDF links and explicit notes for missing files."""
     if not exp.figures:
@@ -264,7 +283,8 @@ def _render_card(exp: Experiment, anchor: str) -> str:
         f'<article class="card" id="{_e(anchor)}">'
         f"<h3>{_e(title)} {badge} {vbadge}</h3>{_printed_html(exp)}"
         f'<div class="meta">{"".join(meta)}</div>'
-        f"{cmd}{summary}{_render_figures(exp)}{_render_checks(exp)}{spec_html}{data_html}"
+        f"{cmd}{summary}{_render_figures(exp)}{_render_claims(exp)}{_render_checks(exp)}"
+        f"{spec_html}{data_html}"
         "</article>"
     )
 

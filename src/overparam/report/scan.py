@@ -33,6 +33,7 @@ class Experiment:
     run_counts: Counter[str] = field(default_factory=Counter)
     summary: pd.DataFrame | None = None
     checks_error: str | None = None
+    claims: pd.DataFrame | None = None
     data_files: list[str] = field(default_factory=list)
 
     @property
@@ -110,9 +111,15 @@ def _load_experiment(folder: Path) -> Experiment | None:
             exp.summary = check_summary(pd.read_parquet(cpath))
         except Exception as e:  # report the problem on the page instead
             exp.checks_error = f"{type(e).__name__}: {e}"
+    if (folder / "claims.parquet").is_file():
+        try:
+            exp.claims = pd.read_parquet(folder / "claims.parquet")
+        except Exception as e:  # noqa: BLE001 (a damaged table is named on the page)
+            exp.checks_error = f"claims.parquet: {type(e).__name__}: {e}"
     exp.data_files = [
         name
-        for name in ("manifest.json", "runs.parquet", "steps.parquet", "checks.parquet")
+        for name in ("manifest.json", "runs.parquet", "steps.parquet", "checks.parquet",
+                     "claims.parquet")
         if (folder / name).is_file()
     ]
     return exp

@@ -10,6 +10,8 @@ from overparam.schedules.base import ONE_EVAL, Schedule, initial_eta
 
 def constant(spec) -> Schedule:
     def init(consts):
-        return np.float64(initial_eta(spec.eta, consts))  # host state: the engine stacks seeds
+        # a named step is the family's resolved value, scale included; a number is scaled here
+        eta = initial_eta(spec.eta, consts)
+        return np.float64(eta if isinstance(spec.eta, str) else spec.scale * eta)  # host state
 
     return Schedule(init=init, step=lambda eta, ctx: (eta, ONE_EVAL, eta))

@@ -31,6 +31,8 @@ class ConstantSchedule(Strict):
     c: float = Field(0.5, gt=0, lt=1)
     d: float = Field(1.01, gt=1)
     eps: float = Field(0.1, gt=0, lt=1, description="ε of η = (1 − ε)η0 (paper C, Thm 4–6)")
+    scale: PositiveFloat = Field(1.0, description="a factor on eta, named or a number (e.g. "
+                                 "data_norm with 0.5: the step paper C's own code ran)")
 
 
 class PLSchedule(Strict):
