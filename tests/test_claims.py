@@ -79,6 +79,8 @@ def test_claims_reach_the_table_the_manifest_the_terminal_and_the_report(claimed
     result = op.load(out)
     assert list(result.claims["verdict"]) == ["holds", "fails", "cannot"]
     assert result.manifest["claims"] == {"holds": 1, "fails": 1, "cannot": 1, "error": 0}
+    shown = CliRunner().invoke(app, ["show", str(out)])
+    assert shown.exit_code == 0 and "T.big" in shown.output and "width is 12" in shown.output
     html = write_report(out).read_text()
     assert "T.zero" in html and "the run&#x27;s width is 12" in html and "claims.parquet" in html
 

@@ -195,19 +195,12 @@ def _print_claim_tally(results) -> None:
 
 
 def _print_claims(res) -> None:
-    """The paper's claims about the experiment: statement, place, measured value, verdict
-    (the reason where a claim cannot be evaluated or its evaluation failed)."""
-    claims = res.claims
-    if claims.empty:
-        return
-    table = Table("claim", "paper", "statement", "measured", "verdict",
-                  title="the paper's claims, on these runs")
-    for r in claims.itertuples():
-        measured = r.measured if r.verdict in ("holds", "fails") else \
-            (f"{r.measured} — {r.reason}" if r.measured else r.reason)
-        table.add_row(*(escape(str(x)) for x in (r.claim, r.where, r.statement, measured,
-                                                  r.verdict)))
-    out_console.print(table)
+    """The paper's claims about the experiment (see :func:`overparam.show.claims_table`)."""
+    from overparam.show import claims_table
+
+    table = claims_table(res.claims)
+    if table is not None:
+        out_console.print(table)
 
 
 def _exit_for(results, strict: bool) -> None:

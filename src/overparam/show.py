@@ -32,6 +32,7 @@ class Shown:
     manifest: dict[str, Any]
     runs: pd.DataFrame
     checks: pd.DataFrame
+    claims: pd.DataFrame
 
 
 def read(path: str | Path) -> Shown:
@@ -41,7 +42,7 @@ def read(path: str | Path) -> Shown:
     results folder or a table cannot be read."""
     res = load(path)
     try:
-        return Shown(res, res.manifest, res.runs, res.checks)
+        return Shown(res, res.manifest, res.runs, res.checks, res.claims)
     except (OSError, ValueError) as exc:  # a truncated or foreign parquet file
         raise ValueError(f"{res.path} has a table that cannot be read: {exc}") from None
 
@@ -132,8 +133,29 @@ def _verdicts(checks: pd.DataFrame) -> Table | None:
     return table
 
 
+_CLAIM_STYLE = {"holds": "green", "fails": "red", "cannot": "yellow", "error": "red"}
+
+
+def claims_table(claims: pd.DataFrame) -> Table | None:
+    """The paper's claims about the experiment: place, statement, what was measured (and
+    why not, where a claim cannot be evaluated) and the verdict; None without claims."""
+    if claims.empty:
+        return None
+    table = Table("claim", "paper", "statement", "measured", "verdict",
+                  title="the paper's claims, on these runs", title_justify="left")
+    for r in claims.to_dict(orient="records"):
+        measured, reason = _text(r.get("measured")), _text(r.get("reason"))
+        if reason:
+            measured = f"{measured} — {reason}" if measured else reason
+        verdict = str(r.get("verdict"))
+        style = _CLAIM_STYLE.get(verdict)
+        table.add_row(_text(r.get("claim")), _text(r.get("where")), _text(r.get("statement")),
+                      measured, f"[{style}]{escape(verdict)}[/]" if style else escape(verdict))
+    return table
+
+
 def render(shown: Shown, console: Console) -> None:
-    """Print the folder's id, title, run counts, runs not ok and check verdicts."""
+    """Print the folder's id, title, run counts, runs not ok, check verdicts and claims."""
     m = shown.manifest
     exp_id, title = shown.result.experiment_id, m.get("title")
     head = f"[bold]{escape(exp_id)}[/]"
@@ -145,7 +167,7 @@ def render(shown: Shown, console: Console) -> None:
         console.print(f"paper {escape(paper)}" + (f", {escape(str(m['figure']))}"
                                                   if m.get("figure") else ""), highlight=False)
     console.print(_counts(shown.runs), highlight=False)
-    for table in (_bad_runs(shown), _verdicts(shown.checks)):
+    for table in (_bad_runs(shown), _verdicts(shown.checks), claims_table(shown.claims)):
         if table is not None:
             console.print(table)
     for line in m.get("summary") or []:
