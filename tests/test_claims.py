@@ -33,7 +33,7 @@ def _frames(runs, steps, quick=False) -> Frames:
 
 def test_the_table_has_one_row_per_claim_and_records_errors():
     def boom(f):
-        raise KeyError("objective_twin")
+        raise KeyError("loss_twin")
 
     claims = (Claim("x.ok", "it holds", "§1", lambda f: judged(True, "3 of 3", 3)),
               Claim("x.no", "it fails", "§2", lambda f: judged(False, "1 of 3", 1)),
@@ -44,7 +44,7 @@ def test_the_table_has_one_row_per_claim_and_records_errors():
     assert list(table["verdict"]) == ["holds", "fails", "cannot", "error"]
     assert table.loc[0, "value"] == 3 and math.isnan(table.loc[2, "value"])
     assert table.loc[2, "reason"] == "needs width 2000" and table.loc[2, "measured"] == "0.3"
-    assert "KeyError" in table.loc[3, "reason"] and "objective_twin" in table.loc[3, "reason"]
+    assert "KeyError" in table.loc[3, "reason"] and "loss_twin" in table.loc[3, "reason"]
     assert count_claims(table) == {"holds": 1, "fails": 1, "cannot": 1, "error": 1}
     assert count_claims(evaluate_claims((), _frames({}, {}))) == dict.fromkeys(
         ("holds", "fails", "cannot", "error"), 0)
@@ -111,8 +111,8 @@ def _fig1(gaps: dict[tuple[str, int], float], rise_at_128: bool = True,
                 net[3] = net[2] * 1.5
             if died:
                 net[-1] = 1e30
-            steps += [{"run_id": rid, "step": int(k), "objective": net[k],
-                       "objective_twin": twin[k], "deviation_X": 0.0} for k in t]
+            steps += [{"run_id": rid, "step": int(k), "loss": net[k],
+                       "loss_twin": twin[k], "deviation_X": 0.0} for k in t]
     return _frames(runs, steps)
 
 

@@ -133,12 +133,12 @@ def naive_run(inst, loss, ridge, eta, steps):
         V = a * _prod(Ws, n0)
         gV = nv.grad(V)
         rows.append({
-            "objective": nv.value(V),
-            "objective_twin": nv.value(twin),
+            "loss": nv.value(V),
+            "loss_twin": nv.value(twin),
             "loss_diff": abs(nv.value(V) - nv.value(twin)),
             "grad_norm_X": math.sqrt(nv.xnorm2(gV)),
-            "loss": max(nv.value(V) - nv.L_star, 0.0),
-            "loss_twin": max(nv.value(twin) - nv.L_star, 0.0),
+            "loss_gap": max(nv.value(V) - nv.L_star, 0.0),
+            "loss_gap_twin": max(nv.value(twin) - nv.L_star, 0.0),
             "deviation_X": nv.xnorm2(V - twin),
             "dist_X": nv.xnorm2(V - nv.W_star),
             "dist_twin_X": nv.xnorm2(twin - nv.W_star),
@@ -216,9 +216,9 @@ def _compare_run(spec, row, steps):
     n_steps = int(row["steps_done"])
     want, Wss, nv = naive_run(inst, prob.loss, prob.ridge, float(row["eta"]), n_steps)
     assert len(steps) == n_steps + 1
-    scale = want["loss"].iloc[0] + want["dist_X"].iloc[0]
-    for col in ("loss", "loss_twin", "deviation_X", "dist_X", "dist_twin_X", "objective",
-                "objective_twin", "loss_diff", "grad_norm_X"):
+    scale = want["loss_gap"].iloc[0] + want["dist_X"].iloc[0]
+    for col in ("loss_gap", "loss_gap_twin", "deviation_X", "dist_X", "dist_twin_X", "loss",
+                "loss_twin", "loss_diff", "grad_norm_X"):
         np.testing.assert_allclose(steps[col], want[col], rtol=1e-8, atol=1e-12 * scale,
                                    err_msg=col)
     np.testing.assert_allclose(steps["tau"], want["tau"], rtol=1e-7, atol=1e-12, err_msg="tau")
@@ -355,7 +355,8 @@ def test_shallow_network_has_no_inner_product(results):
 # -------------------------------------------------------------- 4. tables
 def test_tables_have_the_paper_c_columns(results):
     res = results["main"]
-    for col in ("loss", "loss_twin", "deviation_X", "tau", "tau_sup", "sigma_min_inner",
+    for col in ("loss", "loss_gap", "loss_twin", "loss_gap_twin", "deviation_X", "tau",
+                "tau_sup", "sigma_min_inner",
                 "bound_12a", "bound_12b", "bound_12c", "bound_lemma5"):
         assert col in res.steps.columns, col
     for col in ("kappa", "q", "alpha", "beta", "eta", "eta_star", "c1", "c2", "M_region",
@@ -417,7 +418,7 @@ def test_checks_can_fail(one_run):
     st = _status(broken, c, setting)
     assert st["C.thm2.12a"] == "violated"
     broken = steps.copy()
-    broken.loc[broken["step"] == 3, "loss_twin"] = 2 * broken["bound_eq3"] + 1.0
+    broken.loc[broken["step"] == 3, "loss_gap_twin"] = 2 * broken["bound_eq3"] + 1.0
     st = _status(broken, c, setting)
     assert st["C.eq3.twin"] == "violated"
     broken = steps.copy()
@@ -427,7 +428,7 @@ def test_checks_can_fail(one_run):
     broken.loc[2, "sigma_min_inner"] = 0.0
     assert _status(broken, c, setting)["C.saddle.positive"] == "violated"
     broken = steps.copy()
-    broken["loss"] = broken["loss"].iloc[0] * 1.0
+    broken["loss_gap"] = broken["loss_gap"].iloc[0] * 1.0
     assert _status(broken, c, setting)["C.thm1.rate"] == "violated"
 
 
@@ -550,9 +551,11 @@ def test_npy_inputs_reproduce_the_synthetic_run(results, tmp_path):
     V0 = _prod(Ws, WIDTHS[0]) / math.sqrt(math.prod(WIDTHS[1:]))
     nv = Naive("squared_mean", 0.0, X, Y)
     steps0 = got.steps[got.steps["step"] == 0]
-    np.testing.assert_allclose(steps0["loss"], nv.value(V0) - nv.L_star, rtol=1e-10)
+    np.testing.assert_allclose(steps0["loss_gap"], nv.value(V0) - nv.L_star, rtol=1e-10)
+    np.testing.assert_allclose(steps0["loss"], nv.value(V0), rtol=1e-12)
     want = res.steps[res.steps["run_id"] == row["run_id"]].reset_index(drop=True)
-    cols = ["loss", "loss_twin", "deviation_X", "dist_X", "tau", "sigma_min_inner", "bound_12a"]
+    cols = ["loss", "loss_gap", "loss_twin", "loss_gap_twin", "deviation_X", "dist_X", "tau",
+            "sigma_min_inner", "bound_12a"]
     for seed_rows in got.steps.groupby("run_id"):
         mine = seed_rows[1].reset_index(drop=True)
         np.testing.assert_allclose(mine[cols].to_numpy(float), want[cols].to_numpy(float),

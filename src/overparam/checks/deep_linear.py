@@ -25,7 +25,7 @@ def _floors(steps: pd.DataFrame, c: dict) -> tuple[np.ndarray, np.ndarray]:
     eps = np.finfo(float).eps
     err = 64 * eps * c["resid_scale"]
     out = []
-    for col in ("objective", "objective_twin"):
+    for col in ("loss", "loss_twin"):
         obj = np.abs(steps[col].to_numpy())
         out.append(64 * eps * (obj + abs(c["L_star"])) + err * np.sqrt(2 * obj) + err**2)
     return out[0], out[1]
@@ -53,7 +53,7 @@ def run_checks(setting: Setting, steps: pd.DataFrame, c: dict) -> list[dict]:
     full, steps = steps, steps[steps["step"] >= 1]
     step = steps["step"].to_numpy()
     t = step.astype(float)
-    E, Et = steps["loss"].to_numpy(), steps["loss_twin"].to_numpy()
+    E, Et = steps["loss_gap"].to_numpy(), steps["loss_gap_twin"].to_numpy()
     fl, flt = _floors(steps, c)
     rows: list[dict] = []
     stable = c["eta_star"] < 2.0 / c["beta"]

@@ -109,8 +109,8 @@ def _loss_figure(runs, steps, upto: int | None, what: str):
             ax = axes[i, j]
             if ids.empty:
                 continue
-            band(ax, log10_curves(shown, ids, "objective"), "deep linear network", COLORS[0])
-            mean_curve(ax, log10_curves(shown, ids, "objective_twin"), "convex twin",
+            band(ax, log10_curves(shown, ids, "loss"), "deep linear network", COLORS[0])
+            mean_curve(ax, log10_curves(shown, ids, "loss_twin"), "convex twin",
                        COLORS[1], ls="--")
             n_div = int((cell["status"] == "diverged").sum())
             ax.set_title(f"{setting_text(init)}, $n_1 = \\cdots = n_{{N-1}}$ = "
@@ -123,8 +123,8 @@ def _loss_figure(runs, steps, upto: int | None, what: str):
             ax.set_axis_off()
     axes[0, 0].legend(loc="upper right", fontsize=7)
     drawn = f"first {upto} iterations" if upto is not None else "every iteration run"
-    fig.suptitle(f"Paper C, Fig 1{what}, {drawn}: log-loss of GD on the deep linear network\n"
-                 "(band: mean ± std over seeds; runs end where they diverge) and on its convex "
+    fig.suptitle(f"Paper C, Fig 1{what}, {drawn}\nlog-loss of GD on the deep linear network "
+                 "(band: mean ± std over seeds; runs end where they diverge)\nand on its convex "
                  "twin (dashed)", fontsize=10)
     return fig
 

@@ -38,7 +38,7 @@ def log_gap(runs: pd.DataFrame, steps: pd.DataFrame, upto: int = DRAWN) -> pd.Se
 
     sub = steps[steps["run_id"].isin(runs["run_id"]) & (steps["step"] <= upto)]
     with np.errstate(divide="ignore", invalid="ignore"):
-        gap = (np.log10(sub["objective"]) - np.log10(sub["objective_twin"])).abs()
+        gap = (np.log10(sub["loss"]) - np.log10(sub["loss_twin"])).abs()
     out = gap.groupby(sub["run_id"]).max().reindex(runs["run_id"])
     died = runs.set_index("run_id")
     early = (died["status"] == "diverged") & (died["steps_done"] <= upto)
@@ -66,7 +66,7 @@ def nonmonotone_at_128(f: Frames) -> Outcome:
     if small.empty:
         return cannot("no run at n_min = 128")
     sub = f.steps[f.steps["run_id"].isin(small["run_id"]) & (f.steps["step"] <= DRAWN)]
-    rises = sub.sort_values("step").groupby("run_id")["objective"].apply(
+    rises = sub.sort_values("step").groupby("run_id")["loss"].apply(
         lambda s: bool((s.diff() > 0).any()))
     k = int(rises.sum())
     return judged(k >= 1, f"{k} of {len(small)} runs at n_min = 128 have L(t + 1) > L(t) "
@@ -136,7 +136,7 @@ def init_irrelevant(f: Frames) -> Outcome:
         width = int(mine["n_min"].max())
         last = f.steps[f.steps["run_id"].isin(mine[mine["n_min"] == width]["run_id"])
                        & (f.steps["step"] == DRAWN)]
-        finals[init] = (width, float(np.median(np.log10(last["objective"]))) if len(last)
+        finals[init] = (width, float(np.median(np.log10(last["loss"]))) if len(last)
                         else math.nan)
     measured = ", ".join(f"{i} n={w}: log10 L({DRAWN}) = {v:.4g}" for i, (w, v) in finals.items())
     if min(w for w, _ in finals.values()) < LARGE_WIDTH:

@@ -45,7 +45,7 @@ from overparam.theory import deep_linear as th
 
 #: Columns the compiled step writes (besides step, t).
 LOOP_COLUMNS = (
-    "loss", "loss_twin", "objective", "objective_twin", "loss_diff", "deviation_X", "dist_X",
+    "loss", "loss_gap", "loss_twin", "loss_gap_twin", "loss_diff", "deviation_X", "dist_X",
     "dist_twin_X", "tau_prev", "sigma_min_inner", "sigma_nN_inner", "sec45_rhs", "grad_norm_X", "eta",
 )
 #: Columns derived after the run from the logged ones (τ, its running sup, bound curves).
@@ -192,7 +192,7 @@ def make_step(setting: Setting, schedule: Schedule, widths: list[int]):
                            for W, G in zip(carry.params, grads, strict=True))
         E, Et = jnp.maximum(lval - c["L_star"], 0.0), jnp.maximum(ltw - c["L_star"], 0.0)
         row = {
-            "loss": E, "loss_twin": Et, "objective": lval, "objective_twin": ltw,
+            "loss": lval, "loss_gap": E, "loss_twin": ltw, "loss_gap_twin": Et,
             "loss_diff": jnp.abs(lval - ltw), "deviation_X": x_norm2(V - carry.twin),
             "dist_X": dist, "dist_twin_X": x_norm2(carry.twin - Ws_star),
             "tau_prev": jnp.sqrt(x_norm2(V - carry.pred)) / carry.dist_prev,
@@ -248,10 +248,10 @@ def finalize(setting: Setting, inst: Instance, c: dict[str, Any], steps: Any,
     tau = steps["tau"].to_numpy()
     c = dict(c)
     c["tau_max"] = float(np.nanmax(tau)) if np.isfinite(tau).any() else math.nan
-    c["thm1_eps"] = thm1_eps(steps["loss"].to_numpy(), c["kappa"])
+    c["thm1_eps"] = thm1_eps(steps["loss_gap"].to_numpy(), c["kappa"])
     checks = [] if status == "failed" else run_checks(setting, steps, c)
-    extra = {"final_loss": float(steps["objective"].iloc[-1]),
-             "final_loss_gap": float(steps["loss"].iloc[-1])}
+    extra = {"final_loss": float(steps["loss"].iloc[-1]),
+             "final_loss_gap": float(steps["loss_gap"].iloc[-1])}
     return Finalized(c, extra, checks)
 
 
@@ -277,7 +277,7 @@ def stalled(setting: Setting, c: dict[str, Any], steps: Any) -> str:
     """A run whose excess loss barely moved while the twin's step η* = Nη/n_N stayed tiny
     against 1/β."""
     ratio = np.full(len(steps), c["eta_star"] * c["beta"])
-    return stall_reason(steps["loss"].to_numpy(), ratio, "eta_star*beta")
+    return stall_reason(steps["loss_gap"].to_numpy(), ratio, "eta_star*beta")
 
 
 def memory_terms(setting: Setting, base_dir: Path) -> list[Term]:
@@ -289,8 +289,8 @@ def figure(root: Path, runs: Any, steps: Any) -> list[str]:
     """A user spec's figure: log10 of E_DLN(t) per setting with the convex twin dashed."""
     from overparam.plots import curves_figure
 
-    return curves_figure(root, runs, steps, ("loss", "E_DLN(t)"),
-                         lambda grp: ("loss_twin", "convex twin E(t)"),
+    return curves_figure(root, runs, steps, ("loss_gap", "E_DLN(t)"),
+                         lambda grp: ("loss_gap_twin", "convex twin E(t)"),
                          ylabel="log10 (loss − minimum)", title="loss and bound")
 
 
