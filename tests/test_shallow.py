@@ -19,6 +19,7 @@ from overparam.models import activations
 from overparam.models import shallow as sh
 from overparam.problems import shallow as problem
 from overparam.spec import expand, validate_spec
+from overparam.inits import shallow as shallow_init
 from overparam.theory import near_isometry as th
 
 SMOOTH = ("gelu", "softplus", "sigmoid", "tanh", "elu")
@@ -300,9 +301,9 @@ def test_init_scales_follow_the_spec():
                                                     ("ratio", ratio), ("omega2", w2))
                                  if v is not None}}
         setting = _setting({**base, "init": init})
-        assert problem.omegas(setting, 8) == pytest.approx(expected)
+        assert shallow_init.omegas(setting, 8, 1) == pytest.approx(expected)
     he = _setting({**base, "init": {"kind": "he"}})
-    assert problem.omegas(he, 8) == pytest.approx((np.sqrt(2 / 8), np.sqrt(2 / 50)))
+    assert shallow_init.omegas(he, 8, 1) == pytest.approx((np.sqrt(2 / 8), np.sqrt(2 / 50)))
 
 
 # ------------------------------------------------------------------ images and teacher

@@ -1,5 +1,6 @@
 """Data of the shallow network (paper B): unit-norm points on the sphere with Gaussian targets,
-or images (digits, MNIST) with the labels of a trained teacher, as X ∈ R^{d0×n}, Y ∈ R^{d2×n}.
+images (digits, MNIST) with the labels of a trained teacher, or a user's .npy instance, as
+X ∈ R^{d0×n}, Y ∈ R^{d2×n}.
 
 A dataset and its teacher are built once per process and shared by every run that asks for
 the same data, so all students of an experiment see one teacher.
@@ -14,7 +15,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from overparam.errors import SpecError
 from overparam.spec import DatasetData, SphereData
+from overparam.spec.shallow import ShallowNpyData
 
 N_CLASSES = 10
 
@@ -39,6 +42,33 @@ def sphere(spec: SphereData, rng: np.random.Generator) -> ShallowData:
     Y *= spec.y_norm / np.linalg.norm(Y)
     empty = np.zeros((d0, 0)), np.zeros((spec.d2, 0))
     return ShallowData(X, Y, *empty, classify=False, info={"d0": d0})
+
+
+def _is_one_hot(Y: np.ndarray) -> bool:
+    return bool(np.all(np.isin(Y, (0.0, 1.0))) and np.all(Y.sum(axis=1) == 1.0))
+
+
+def npy(spec: ShallowNpyData, base_dir: Path) -> ShallowData:
+    """The user's instance (samples as rows in the files, as columns here), read by the
+    shared .npy loader; one-hot targets make it a classification (errors logged)."""
+    from overparam.data.synthetic import load_data, load_npy, resolve
+
+    X, Y = load_data(spec, base_dir, "squared")
+    classify = Y.shape[1] > 1 and _is_one_hot(Y)
+    X_test, Y_test = np.zeros((0, X.shape[1])), np.zeros((0, Y.shape[1]))
+    if spec.X_test is not None:
+        X_test = load_npy(resolve(spec.X_test, base_dir), "problem.data.X_test")
+        Y_test = load_npy(resolve(spec.Y_test, base_dir), "problem.data.Y_test")
+        if X_test.shape[1] != X.shape[1]:
+            raise SpecError("problem.data.X_test", f"has {X_test.shape[1]} columns but X has "
+                            f"{X.shape[1]}")
+        if Y_test.shape != (X_test.shape[0], Y.shape[1]):
+            raise SpecError("problem.data.Y_test", f"has shape {Y_test.shape}, expected "
+                            f"{(X_test.shape[0], Y.shape[1])}")
+        if classify and not _is_one_hot(Y_test):
+            raise SpecError("problem.data.Y_test", "Y is one-hot, so Y_test must be too")
+    info = {"dataset": "npy", "labels": "given", "d0": X.shape[1]}
+    return ShallowData(X.T.copy(), Y.T.copy(), X_test.T.copy(), Y_test.T.copy(), classify, info)
 
 
 def one_hot(labels: np.ndarray) -> np.ndarray:
@@ -67,19 +97,24 @@ def _images(key: str, path: str) -> ShallowData:
     else:
         Xtr, ytr, Xte, yte = datasets.load_digits_split(spec.test_fraction, spec.split_seed)
     info: dict = {"dataset": spec.dataset(), "labels": spec.labels}
-    if spec.labels == "teacher":  # the teacher sees unit-norm samples, whatever the student sees
-        t = spec.teacher
-        Utr, Ute = datasets.unit_rows(Xtr), datasets.unit_rows(Xte)
-        teacher = train_teacher(Utr, ytr, width=t.width, activation=t.activation, lr=t.lr,
-                                batch=t.batch, max_epochs=t.max_epochs, seed=t.seed)
-        ytr, yte = teacher_labels(Utr, Ute, teacher)
-        info.update(teacher_train_error=teacher.train_error, teacher_epochs=teacher.epochs,
-                    teacher_fingerprint=teacher.fingerprint)
+    raw_tr, raw_te = Xtr, Xte
     if spec.normalize == "unit":
         Xtr, Xte = datasets.unit_rows(Xtr), datasets.unit_rows(Xte)
     else:
         mean, std = Xtr.mean(), Xtr.std()
         Xtr, Xte = (Xtr - mean) / std, (Xte - mean) / std
+    if spec.labels == "teacher":  # unit-norm samples, or exactly what the student sees
+        t = spec.teacher
+        if t.inputs == "unit":
+            Utr, Ute = datasets.unit_rows(raw_tr), datasets.unit_rows(raw_te)
+        else:
+            Utr, Ute = Xtr, Xte
+        teacher = train_teacher(Utr, ytr, width=t.width, activation=t.activation, lr=t.lr,
+                                batch=t.batch, max_epochs=t.max_epochs, seed=t.seed,
+                                bias=t.bias)
+        ytr, yte = teacher_labels(Utr, Ute, teacher)
+        info.update(teacher_train_error=teacher.train_error, teacher_epochs=teacher.epochs,
+                    teacher_fingerprint=teacher.fingerprint)
     info["input_norm"] = float(np.median(np.linalg.norm(Xtr, axis=1)))
     if spec.n_train is not None and spec.n_train < len(ytr):
         Xtr, ytr = datasets.subsample(Xtr, ytr, spec.n_train, spec.split_seed)

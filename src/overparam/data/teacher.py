@@ -1,8 +1,9 @@
 """A teacher network for the teacher-student experiment: trained on real labels, then relabels.
 
-The teacher is a bias-free two-layer network x ↦ V φ(W x) with He initialisation, trained by
-minibatch SGD on softmax cross-entropy until its error on the whole training set is exactly
-zero. Three properties are guaranteed and tested: training runs until that point (or fails
+The teacher is a two-layer network x ↦ V φ(W x + b1) + b2 (biases optional, PyTorch's default
+U(±1/√fan_in) init) with He initialisation of the weights, trained by minibatch SGD on softmax
+cross-entropy until its error on the whole training set is exactly zero; it labels through
+the activation it was trained with. Three properties are guaranteed and tested: training runs until that point (or fails
 loudly after `max_epochs`), the loss is the stated cross-entropy, and the labels come from the
 very weights that were trained (a `Teacher` is immutable and carries their fingerprint).
 """
@@ -36,10 +37,11 @@ def _activation_fn(name: str) -> Callable:
         raise SpecError("problem.data.teacher.activation", str(exc)) from None
 
 
-def forward(W: jax.Array, V: jax.Array, X: jax.Array, fn: Callable) -> jax.Array:
-    """Logits (n, classes) of the network x ↦ V φ(W x) (``models.shallow.forward``) for the
-    rows of X."""
-    return shallow.forward(W, V, X.T, fn).T
+def forward(W: jax.Array, V: jax.Array, X: jax.Array, fn: Callable, b1: jax.Array | None = None,
+            b2: jax.Array | None = None) -> jax.Array:
+    """Logits (n, classes) of the network x ↦ V φ(W x + b1) + b2 (``models.shallow.forward``)
+    for the rows of X."""
+    return shallow.forward(W, V, X.T, fn, b1, b2).T
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array, mask: jax.Array | None = None) -> jax.Array:
@@ -85,24 +87,23 @@ def _compiled(activation: str) -> tuple[Callable, Callable]:
     fn = _activation_fn(activation)
 
     def loss(params, Xb, yb, mb):
-        W, V = params
-        return cross_entropy(forward(W, V, Xb, fn), yb, mb)
+        return cross_entropy(forward(*params[:2], Xb, fn, *params[2:]), yb, mb)
 
     grad = jax.grad(loss)
 
     @jax.jit
-    def epoch(W, V, X, y, idx, mask, lr):
+    def epoch(params, X, y, idx, mask, lr):
         def step(params, batch):
             bi, bm = batch
-            gW, gV = grad(params, X[bi], y[bi], bm)
-            return (params[0] - lr * gW, params[1] - lr * gV), None
+            g = grad(params, X[bi], y[bi], bm)
+            return tuple(p - lr * d for p, d in zip(params, g, strict=True)), None
 
-        (W, V), _ = jax.lax.scan(step, (W, V), (idx, mask))
-        return W, V
+        params, _ = jax.lax.scan(step, tuple(params), (idx, mask))
+        return params
 
     @jax.jit
-    def logits(W, V, X):
-        return forward(W, V, X, fn)
+    def logits(params, X):
+        return forward(*params[:2], X, fn, *params[2:])
 
     return epoch, logits
 
@@ -121,22 +122,16 @@ def sgd_epoch(
     """One SGD epoch over the minibatches of `perm` (last partial batch kept); new (W, V)."""
     epoch, _ = _compiled(activation)
     idx, mask = minibatches(perm, batch)
-    W, V = epoch(
-        jnp.asarray(W),
-        jnp.asarray(V),
-        jnp.asarray(X),
-        jnp.asarray(y),
-        jnp.asarray(idx),
-        jnp.asarray(mask),
-        lr,
-    )
+    W, V = epoch((jnp.asarray(W), jnp.asarray(V)), jnp.asarray(X), jnp.asarray(y),
+                 jnp.asarray(idx), jnp.asarray(mask), lr)
     return np.asarray(W), np.asarray(V)
 
 
-def _fingerprint(W: np.ndarray, V: np.ndarray) -> str:
+def _fingerprint(*arrays: np.ndarray | None) -> str:
     h = hashlib.sha256()
-    for a in (W, V):
-        h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+    for a in arrays:
+        if a is not None:
+            h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
     return h.hexdigest()[:16]
 
 
@@ -148,23 +143,35 @@ def _frozen(a: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class Teacher:
-    """Trained teacher weights W (h × d0), V (classes × h); `fingerprint` is derived from them."""
+    """Trained teacher weights W (h × d0), V (classes × h) and biases b1 (h), b2 (classes) or
+    None; `fingerprint` is derived from them."""
 
     W: np.ndarray
     V: np.ndarray
     activation: str
     train_error: float
     epochs: int
+    b1: np.ndarray | None = None
+    b2: np.ndarray | None = None
     fingerprint: str = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "W", _frozen(self.W))
-        object.__setattr__(self, "V", _frozen(self.V))
+        for name in ("W", "V", "b1", "b2"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, _frozen(getattr(self, name)))
         if self.W.ndim != 2 or self.V.ndim != 2 or self.V.shape[1] != self.W.shape[0]:
             raise ValueError(
                 f"Teacher needs W (h, d0) and V (classes, h), got {self.W.shape} and {self.V.shape}"
             )
-        object.__setattr__(self, "fingerprint", _fingerprint(self.W, self.V))
+        if (self.b1 is None) != (self.b2 is None) or (
+                self.b1 is not None and (self.b1.shape != self.W.shape[:1]
+                                         or self.b2.shape != self.V.shape[:1])):
+            raise ValueError("Teacher biases need b1 (h,) and b2 (classes,), both or neither")
+        object.__setattr__(self, "fingerprint", _fingerprint(self.W, self.V, self.b1, self.b2))
+
+    def params(self) -> tuple[np.ndarray, ...]:
+        """(W, V) or (W, V, b1, b2)."""
+        return (self.W, self.V) if self.b1 is None else (self.W, self.V, self.b1, self.b2)
 
     @property
     def classes(self) -> int:
@@ -177,7 +184,7 @@ class Teacher:
         if X.ndim != 2 or X.shape[1] != self.W.shape[1]:
             raise ValueError(f"X must have shape (n, {self.W.shape[1]}), got {X.shape}")
         _, logits = _compiled(self.activation)
-        return np.asarray(logits(jnp.asarray(self.W), jnp.asarray(self.V), jnp.asarray(X)))
+        return np.asarray(logits(tuple(map(jnp.asarray, self.params())), jnp.asarray(X)))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Labels argmax V φ(W xᵀ) for the rows of X (int64)."""
@@ -195,8 +202,11 @@ def train_teacher(
     max_epochs: int = DEFAULT_MAX_EPOCHS,
     seed: int = 0,
     classes: int | None = None,
+    bias: bool = False,
 ) -> Teacher:
     """Train by SGD on cross-entropy until the full training error is 0 at the end of an epoch.
+    With ``bias`` both layers carry biases, drawn as PyTorch's default U(±1/√fan_in) from a
+    stream of their own (the weights are the same as without).
 
     Raises SpecError (field problem.data.teacher.max_epochs) if that takes more than
     `max_epochs` epochs.
@@ -219,16 +229,22 @@ def train_teacher(
 
     rng = np.random.default_rng(seed)
     W0, V0 = he_init(rng, X.shape[1], width, classes)
+    params = [W0, V0]
+    if bias:
+        brng = np.random.default_rng([seed, 3])
+        params += [brng.uniform(-1, 1, width) / np.sqrt(X.shape[1]),
+                   brng.uniform(-1, 1, classes) / np.sqrt(width)]
     epoch, logits = _compiled(activation)
     Xj, yj = jnp.asarray(X), jnp.asarray(y)
-    W, V = jnp.asarray(W0), jnp.asarray(V0)
+    params = tuple(map(jnp.asarray, params))
     error = 1.0
     for done in range(1, max_epochs + 1):
         idx, mask = minibatches(rng.permutation(X.shape[0]), batch)
-        W, V = epoch(W, V, Xj, yj, jnp.asarray(idx), jnp.asarray(mask), lr)
-        error = float(np.mean(np.argmax(np.asarray(logits(W, V, Xj)), axis=1) != y))
+        params = epoch(params, Xj, yj, jnp.asarray(idx), jnp.asarray(mask), lr)
+        error = float(np.mean(np.argmax(np.asarray(logits(params, Xj)), axis=1) != y))
         if error == 0.0:
-            teacher = Teacher(np.asarray(W), np.asarray(V), activation, error, done)
+            p = [np.asarray(a) for a in params]
+            teacher = Teacher(p[0], p[1], activation, error, done, *p[2:])
             # The returned object must itself label the training set perfectly.
             if np.any(teacher.predict(X) != y):
                 raise RuntimeError("teacher predictions differ from the training-time check")

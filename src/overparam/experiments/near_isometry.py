@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from overparam.aggregate import STARTED, final_rows, left_out_text, over_runs
+from overparam.aggregate import STARTED, left_out_text, over_runs
 from overparam.experiments import Experiment, register, verdict_line
 from overparam.plots import COLORS, pyplot, save, setting_groups, setting_text
 
@@ -135,7 +135,7 @@ def step_budget(setting, seed: int, wide: int, slack: float) -> int:
     s = setting.model_copy(update={"problem": setting.problem.model_copy(
         update={"width": wide})})
     inst = problem.build_instance(s, seed, Path.cwd())
-    act = problem.activations.get(s.problem.activation)
+    act = problem.activations.from_spec(s.problem.activation)
     lo, hi = sh.ntk_extremes(inst.W0, inst.V0, inst.data.X, act.fn, act.d1)
     y2 = float(np.sum(inst.data.Y**2))
     steps = slack * float(hi / lo) * math.log(max(y2 / s.problem.target_loss, math.e)) / 2
@@ -290,40 +290,34 @@ register(Experiment(
 
 # ------------------------------------------------------------ lazy training
 def _finish_lazy(root: Path, runs, steps, checks, quick) -> tuple[list[str], list[str]]:
-    """Fig 1: final train and test error against ω2 (ω1ω2 fixed at He's product), with the
-    linearized twin's test error, ‖Φ − Φ_lin‖ and the relative movement of W."""
+    """Fig 1: final train and test error against ω2 (ω1ω2 fixed at He's product), mean ± 2·std
+    over seeds as the paper's figure draws them, with the linearized twin's test error,
+    ‖Φ − Φ_lin‖ and the relative movement of W."""
     import numpy as np
 
+    from overparam.experiments.near_isometry_claims import final_table
     from overparam.store import write_parquet
 
     plt = pyplot()
-    # Final values, mean and 95% CI over the runs that finished (ok) only; n_in and
-    # n_<status> say how many went in and how many each status left out.
-    cols = ["train_error", "test_error", "lin_test_error", "lazy_gap", "rel_movement"]
-    final = final_rows(steps, runs["run_id"], cols)
-    table = over_runs(final, "omega2", cols, runs=runs, stats=("mean", "ci"))
-    ratio = runs.groupby("omega2")["omega_ratio"].first()
-    table.insert(1, "omega_ratio", table["omega2"].map(ratio))
-    table = table.sort_values("omega2")
+    table = final_table(runs, steps)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))
     x = table["omega2"]
     for col, label, color in (("train_error", "student, train", COLORS[0]),
                               ("test_error", "student, test", COLORS[1]),
                               ("lin_test_error", "linearized student, test", COLORS[2])):
-        axes[0].errorbar(x, 100 * table[col], yerr=100 * table[col + "_ci"], fmt="o-",
+        axes[0].errorbar(x, 100 * table[col], yerr=200 * table[col + "_std"], fmt="o-",
                          color=color, capsize=3, label=label)
-    axes[1].errorbar(x, table["lazy_gap"], yerr=table["lazy_gap_ci"], fmt="o-", capsize=3,
+    axes[1].errorbar(x, table["lazy_gap"], yerr=2 * table["lazy_gap_std"], fmt="o-", capsize=3,
                      color=COLORS[3])
-    axes[2].errorbar(x, table["rel_movement"], yerr=table["rel_movement_ci"], fmt="o-",
+    axes[2].errorbar(x, table["rel_movement"], yerr=2 * table["rel_movement_std"], fmt="o-",
                      capsize=3, color=COLORS[4])
     d0, d1 = int(runs["d0"].iloc[0]), int(runs["d1"].iloc[0])
-    he = math.sqrt(2.0 / d1)
     for ax in axes:
         ax.set_xscale("log")
         ax.set_xlabel("ω2 (std of V0; ω1ω2 = He's product)")
-        ax.axvline(he, color="k", lw=0.8, ls=":", label="He init's ω2")
-    axes[0].set_ylabel("error (%) vs teacher labels, 95% CI")
-    axes[0].legend(fontsize=7)
+        ax.axvline(math.sqrt(2.0 / d1), color="k", lw=0.8, ls=":", label="He init's ω2")
+    axes[0].set_ylabel("error (%) vs teacher labels, mean ± 2 std")
+    axes[0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.16), ncol=2)
     axes[1].set_yscale("log")
     axes[1].set_ylabel("‖Φ(Θ_T) − Φ_lin(Θ̃_T)‖_F on the training set")
     axes[2].set_yscale("log")
@@ -332,47 +326,78 @@ def _finish_lazy(root: Path, runs, steps, checks, quick) -> tuple[list[str], lis
     data = runs["dataset"].iloc[0]
     fig.suptitle(f"Paper B, Fig 1: teacher–student on {data} (d0 = {d0}, width {d1}, GeLU, "
                  f"MSE, SGD batch {int(runs['problem.dynamics.batch'].iloc[0])}, lr "
-                 f"{setting_text(runs['schedule.eta'].iloc[0])}, {epochs} epochs, {runs['seed'].nunique()} "
-                 "runs per ω2)")
+                 f"{setting_text(runs['schedule.eta'].iloc[0])}, {epochs} epochs, "
+                 f"{runs['seed'].nunique()} runs per ω2)")
+    fig.tight_layout()
     lines = [f"omega2 {r.omega2:.4g} (omega2/omega1 {r.omega_ratio:.3g}): train error "
-             f"{100 * r.train_error:.2f}% +- {100 * np.nan_to_num(r.train_error_ci):.2f}, test "
-             f"{100 * r.test_error:.2f}% +- {100 * np.nan_to_num(r.test_error_ci):.2f}, "
-             f"linearized test {100 * r.lin_test_error:.2f}%, lazy gap {r.lazy_gap:.3g}, "
-             f"rel. movement {r.rel_movement:.3g} ({r.n_in} runs{left_out_text(r)})"
+             f"{100 * r.train_error:.2f}% +- {200 * np.nan_to_num(r.train_error_std):.2f}, test "
+             f"{100 * r.test_error:.2f}% +- {200 * np.nan_to_num(r.test_error_std):.2f}, test "
+             f"loss {r.test_loss:.3g}, linearized test {100 * r.lin_test_error:.2f}% "
+             f"({int(r.lin_diverged)} twins diverged), lazy gap {r.lazy_gap:.3g}, rel. "
+             f"movement {r.rel_movement:.3g} ({r.n_in} runs{left_out_text(r)})"
              for r in table.itertuples()]
     finished = (runs["steps_done"] == runs["steps"]) & (runs["status"] == "ok")
     teachers = runs["teacher_fingerprint"].nunique()
     lines.append(f"{int(finished.sum())}/{len(runs)} runs finished all {epochs} epochs; "
                  f"{teachers} teacher (fingerprint {runs['teacher_fingerprint'].iloc[0]}), "
-                 f"its training error {runs['teacher_train_error'].max():.3g}")
+                 f"its training error {runs['teacher_train_error'].max():.3g} after "
+                 f"{int(runs['teacher_epochs'].max())} epochs")
     write_parquet(Path(root) / "errors_by_omega2.parquet", table)
     return [save(fig, root, "fig1_lazy")], lines
 
 
-#: App. G: ω1ω2 = He's product (0.002259 for MNIST, width 1000) and ω2 ∈ [0.002, 0.1], 10
-#: values. The sweep is over the ratio ω2/ω1 those values give on MNIST, so MNIST runs use the
-#: paper's ω2 exactly and other data the same balance between the layers. The values are
-#: ``[float(v * v / MNIST_HE) for v in np.geomspace(0.002, 0.1, 10)]``, written out so that
-#: registering needs no numpy (tests/test_light_import.py checks they still agree).
+#: The authors' ω2 grid for 784 × 1000 (App. G: "10 values in [0.002, 0.1]"), at ω1ω2 = He's
+#: product 2/√(d0·d1) (0.0022588 for MNIST).
+OMEGA2 = [0.002, 0.00744, 0.01289, 0.01833, 0.02378, 0.03467, 0.04556, 0.05644, 0.06733,
+          0.07822]
+#: The width the grid was made for.
+GRID_WIDTH = 1000
 MNIST_HE = 2.0 / math.sqrt(784 * 1000)
+#: App. G's sentence read as a geometric grid over [0.002, 0.1], as the ratios ω2/ω1 it gives
+#: on MNIST (``[float(v * v / MNIST_HE) for v in np.geomspace(0.002, 0.1, 10)]``); the
+#: experiment sweeps the authors' grid ``OMEGA2`` instead.
 RATIOS = [0.0017708754896942922, 0.004224126512767773, 0.01007594542908712,
           0.024034478130111593, 0.057330217104912255, 0.13675161888281498,
           0.3261980542101996, 0.7780907563639221, 1.8560050169669284, 4.427188724235731]
+
+
+def omega2_grid(width: int) -> list[float]:
+    """The grid for a student of this width, on any data: ω2·√(1000/width). With He's product
+    and standardized inputs (‖x‖ ≈ √d0) the pre-activations have std ω1‖x‖ = 2/(√width·ω2)
+    and the output scale is ω2√width, neither depending on d0; so at width 1000 digits use the
+    authors' values exactly and every grid point keeps its layer scales and its place relative
+    to He's ω2 = √(2/width) at any width."""
+    return [float(v * math.sqrt(GRID_WIDTH / width)) for v in OMEGA2]
+
+
+QUICK_WIDTH = 100
+
+
+def _lazy_claims() -> tuple:
+    from overparam.experiments.near_isometry_claims import CLAIMS
+
+    return CLAIMS
+
 
 register(Experiment(
     id="shallow/lazy-training", paper=PAPER, paper_title=PAPER_TITLE, figure="Fig 1",
     title="Teacher–student: train/test error, lazy gap and movement against ω2 at fixed ω1ω2",
     spec={
-        "problem": {"kind": "shallow", "width": 1000, "activation": "gelu", "loss": "mean",
-                    "data": {"kind": "dataset", "normalize": "standard"},
+        "problem": {"kind": "shallow", "width": GRID_WIDTH, "activation": "gelu",
+                    "loss": "mean", "bias": True, "bias_init": "pytorch",
+                    "data": {"kind": "dataset", "normalize": "standard",
+                             "teacher": {"width": 1000, "activation": "relu", "bias": True,
+                                         "inputs": "student", "lr": 0.01, "batch": 128,
+                                         "max_epochs": 3000}},
                     "dynamics": {"kind": "sgd", "batch": 128},
                     "lazy": True, "ntk_every": 0},
-        "init": {"kind": "omega", "product": "he", "ratio": 1.0},
+        "init": {"kind": "omega", "product": "he", "omega2": OMEGA2[0]},
         "schedule": {"kind": "constant", "eta": 0.01},
         "steps": 300, "chunk": 50, "seeds": 5,
-        "sweep": {"init.ratio": RATIOS},
+        "sweep": {"init.omega2": omega2_grid(GRID_WIDTH)},
     },
-    quick={"seeds": 2, "steps": 10, "problem.width": 200, "problem.data.n_train": 400,
-           "problem.data.teacher.width": 128, "sweep.init.ratio": RATIOS[::4]},
-    finisher=_finish_lazy,
+    quick={"seeds": 2, "steps": 300, "chunk": 300, "problem.width": QUICK_WIDTH,
+           "problem.data.n_train": 256, "problem.data.teacher.width": 256,
+           "sweep.init.omega2": omega2_grid(QUICK_WIDTH)[::2]},
+    finisher=_finish_lazy, claims=_lazy_claims(),
 ))

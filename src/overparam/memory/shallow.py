@@ -11,6 +11,7 @@ import numpy as np
 from overparam.resources import (
     DATA_COPIES,
     Term,
+    data_shape,
     resolve,
 )
 from overparam.spec.setting import Setting
@@ -51,6 +52,11 @@ def shallow_shape(data: Any, base_dir: Path) -> tuple[int, int, int, int, int]:
     """(d0, n, d2, n_test, full training set) of the shallow network's data."""
     if isinstance(data, SphereData):
         return data.input_dim(), data.n, data.d2, 0, data.n
+    if data.kind == "npy":  # a given instance: the shapes in the files' headers
+        n, d0, d2 = data_shape(data, base_dir)
+        n_test = data_shape(data.model_copy(update={"X": data.X_test, "Y": data.Y_test}),
+                            base_dir)[0] if data.X_test is not None else 0
+        return d0, n, d2, n_test, n
     assert isinstance(data, DatasetData)
     if data.dataset() == "mnist":
         folder = resolve(data.path, base_dir)
@@ -74,7 +80,8 @@ def terms(setting: Setting, base_dir: Path) -> list[Term]:
     prob: Shallow = setting.problem
     d0, n, d2, n_test, n_full = shallow_shape(prob.data, base_dir)
     h = prob.width
-    n_field = "problem.data.n" if isinstance(prob.data, SphereData) else "problem.data.n_train"
+    n_field = {"sphere": "problem.data.n", "npy": "problem.data.X"}.get(prob.data.kind,
+                                                                        "problem.data.n_train")
     act_field = "problem.width" if h >= n else n_field
     lazy = 2.0 if prob.lazy else 1.0
     terms = [

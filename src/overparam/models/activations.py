@@ -174,6 +174,48 @@ _REGISTRY: dict[str, Activation] = {
 }
 
 
+def _elu_family(alpha: float) -> tuple[Callable, Callable, Callable]:
+    """ELU with parameter α: φ = x | α(eˣ − 1), φ' = 1 | αeˣ, φ'' = 0 | αeˣ (x > 0 | x ≤ 0,
+    right-hand values at 0)."""
+
+    def fn(x):
+        return jnp.where(x > 0, x, alpha * jnp.expm1(jnp.minimum(x, 0.0)))
+
+    def d1(x):
+        return jnp.where(x >= 0, 1.0, alpha * jnp.exp(jnp.minimum(x, 0.0)))
+
+    def d2(x):
+        return jnp.where(x >= 0, 0.0, alpha * jnp.exp(jnp.minimum(x, 0.0)))
+
+    return fn, d1, d2
+
+
+@functools.lru_cache(maxsize=16)
+def elu(alpha: float) -> Activation:
+    """ELU with parameter α > 0 (α = 1 is the registered ``elu``). For α ≠ 1, φ' jumps at 0
+    (from α to 1): φ''max is infinite and the activation is outside Assumption 2. One object
+    per α, so its compiled functions and sups are cached."""
+    alpha = float(alpha)
+    if not (alpha > 0 and math.isfinite(alpha)):
+        raise ValueError(f"elu needs alpha > 0, got {alpha}")
+    if alpha == 1.0:
+        return _REGISTRY["elu"]
+    fn, d1, d2 = _elu_family(alpha)
+    return Activation(f"elu(alpha={alpha:g})", fn, d1, d2, (0.0,), False,
+                      f"φ' jumps at 0 (from α = {alpha:g} to 1): no bounded φ'', outside "
+                      "Assumption 2 (experiments only)")
+
+
+def from_spec(spec) -> Activation:
+    """The activation of a spec's ``activation``: a name, or an object with ``kind`` and
+    ``alpha`` (elu with α)."""
+    if isinstance(spec, str):
+        return get(spec)
+    if spec.kind == "elu" and spec.alpha is not None:
+        return elu(spec.alpha)
+    return get(spec.kind)
+
+
 def get(name: str) -> Activation:
     """The activation called ``name``; ValueError naming the allowed ones otherwise."""
     try:
@@ -248,11 +290,16 @@ def _compute(act: Activation, which: str) -> float:
     return _sup_abs(act.d2, act.kinks)
 
 
+@functools.lru_cache(maxsize=64)
+def _cached_object(act: Activation, which: str) -> float:
+    return _compute(act, which)
+
+
 def _sup(act: Activation | str, which: str) -> float:
     a = resolve(act)
     if _REGISTRY.get(a.name) is a:
         return _cached(a.name, which)
-    return _compute(a, which)
+    return _cached_object(a, which)
 
 
 def dphi_max(act: Activation | str) -> float:

@@ -1,5 +1,6 @@
-"""The shallow network Φ(W, V) = V φ(W X) of paper B, its Jacobian's Gram matrix (the
-empirical NTK) and the Hadamard-power form of the Khatri–Rao Gram.
+"""The shallow network Φ(W, V) = V φ(W X) of paper B (with optional biases,
+V φ(W X + b1 1ᵀ) + b2 1ᵀ), its Jacobian's Gram matrix (the empirical NTK) and the
+Hadamard-power form of the Khatri–Rao Gram.
 
 The NTK ∇Φ ∇Φ* is a (d2·n)×(d2·n) matrix, formed from d1×(d2·n) factors: nothing of size
 (parameters)² and nothing width×width is built. Entry ((p,a), (q,b)) belongs to outputs p, q
@@ -19,39 +20,48 @@ from overparam import _jax  # noqa: F401  (float64)
 Act = Callable[[jax.Array], jax.Array]
 
 
-def forward(W: jax.Array, V: jax.Array, X: jax.Array, act: Act) -> jax.Array:
-    """Z = V φ(W X) ∈ R^{d2×n}."""
-    return V @ act(W @ X)
+def forward(W: jax.Array, V: jax.Array, X: jax.Array, act: Act, b1: jax.Array | None = None,
+            b2: jax.Array | None = None) -> jax.Array:
+    """Z = V φ(W X + b1 1ᵀ) + b2 1ᵀ ∈ R^{d2×n} (no bias where b1, b2 are None)."""
+    pre = W @ X if b1 is None else W @ X + b1[:, None]
+    Z = V @ act(pre)
+    return Z if b2 is None else Z + b2[:, None]
 
 
-def ntk_gram(W: jax.Array, V: jax.Array, X: jax.Array, act: Act, dact: Act) -> jax.Array:
+def ntk_gram(W: jax.Array, V: jax.Array, X: jax.Array, act: Act, dact: Act,
+             b1: jax.Array | None = None) -> jax.Array:
     """∇Φ(Θ)∇Φ*(Θ) = J Jᵀ: the V-block I_{d2} ⊗ φᵀφ plus the W-block
-    [(p,a),(q,b)] = x_aᵀx_b Σ_c V_pc V_qc φ'_ca φ'_cb (adjoint (39))."""
-    pre = W @ X
+    [(p,a),(q,b)] = x_aᵀx_b Σ_c V_pc V_qc φ'_ca φ'_cb (adjoint (39)). With biases (b1 given;
+    b2 then exists too) a bias is a weight on a constant input 1: x_aᵀx_b becomes
+    x_aᵀx_b + 1 and φᵀφ becomes φᵀφ + 11ᵀ."""
+    pre = W @ X if b1 is None else W @ X + b1[:, None]
     phi, dphi = act(pre), dact(pre)
     d2, n = V.shape[0], X.shape[1]
     A = (V.T[:, :, None] * dphi[:, None, :]).reshape(W.shape[0], d2 * n)
-    G = X.T @ X
+    G = X.T @ X if b1 is None else X.T @ X + 1.0
+    F = phi.T @ phi if b1 is None else phi.T @ phi + 1.0
     K_w = (A.T @ A) * jnp.tile(G, (d2, d2))
-    K_v = jnp.kron(jnp.eye(d2), phi.T @ phi)
+    K_v = jnp.kron(jnp.eye(d2), F)
     return K_w + K_v
 
 
-def ntk_extremes(W, V, X, act: Act, dact: Act) -> tuple[jax.Array, jax.Array]:
+def ntk_extremes(W, V, X, act: Act, dact: Act, b1=None) -> tuple[jax.Array, jax.Array]:
     """(λ_min, λ_max) of J Jᵀ, i.e. σ²_min and σ²_max of ∇Φ*(Θ)."""
-    ev = jnp.linalg.eigvalsh(ntk_gram(W, V, X, act, dact))
+    ev = jnp.linalg.eigvalsh(ntk_gram(W, V, X, act, dact, b1))
     return ev[0], ev[-1]
 
 
-def dense_jacobian(W: np.ndarray, V: np.ndarray, X: np.ndarray, act: Act) -> np.ndarray:
-    """The explicit Jacobian of vec(Z) in (vec W, vec V), by autodiff (small sizes, tests)."""
+def dense_jacobian(W: np.ndarray, V: np.ndarray, X: np.ndarray, act: Act,
+                   b1: np.ndarray | None = None, b2: np.ndarray | None = None) -> np.ndarray:
+    """The explicit Jacobian of vec(Z) in (vec W, vec V[, b1, b2]), by autodiff (small sizes,
+    tests)."""
+    params = tuple(jnp.asarray(a) for a in (W, V, b1, b2) if a is not None)
 
     def flat(p):
-        return forward(p[0], p[1], jnp.asarray(X), act).ravel()
+        return forward(p[0], p[1], jnp.asarray(X), act, *p[2:]).ravel()
 
-    jw, jv = jax.jacrev(flat)((jnp.asarray(W), jnp.asarray(V)))
-    return np.concatenate([np.asarray(jw).reshape(jw.shape[0], -1),
-                           np.asarray(jv).reshape(jv.shape[0], -1)], axis=1)
+    blocks = jax.jacrev(flat)(params)
+    return np.concatenate([np.asarray(j).reshape(j.shape[0], -1) for j in blocks], axis=1)
 
 
 def khatri_rao_gram(X: np.ndarray, t: int) -> np.ndarray:

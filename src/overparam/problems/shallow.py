@@ -21,7 +21,7 @@ from overparam import (
 from overparam.checks.near_isometry import run_checks
 from overparam.data import shallow as shallow_data
 from overparam.errors import SpecError
-from overparam.inits.common import check_finite, layer_std
+from overparam.inits import shallow as shallow_init
 from overparam.memory import shallow as memory
 from overparam.models import activations
 from overparam.models import shallow as sh
@@ -35,13 +35,14 @@ from overparam.problems.protocol import (
 )
 from overparam.resources import Term, rows_terms
 from overparam.schedules import StepContext
-from overparam.spec import OmegaInit, Setting
+from overparam.spec import Setting
 from overparam.spec.shallow import PROBLEM
 from overparam.theory import near_isometry as th
 
 COLUMNS = (
     "loss", "eta", "grad_norm", "dist_init", "path_length", "ntk_lambda_min", "ntk_lambda_max",
-    "sigma_max_V", "rel_movement", "rel_movement_V", "train_error", "test_error", "lazy_gap",
+    "sigma_max_V", "rel_movement", "rel_movement_V", "train_error", "test_error", "test_loss",
+    "lazy_gap",
     "lin_loss", "lin_test_error", "bound_rate",
 )
 
@@ -56,7 +57,7 @@ KERNEL_OMEGA_MAX = 1e3
 
 
 class Instance(NamedTuple):
-    """One seed's problem: data, initial weights and the init scales."""
+    """One seed's problem: data, initial weights (and biases, or None) and the init scales."""
 
     data: shallow_data.ShallowData
     W0: np.ndarray
@@ -64,42 +65,26 @@ class Instance(NamedTuple):
     omega1: float
     omega2: float
     seed: int
+    b1: np.ndarray | None = None
+    b2: np.ndarray | None = None
 
-
-def omegas(setting: Setting, d0: int) -> tuple[float, float]:
-    """(ω1, ω2) of the init: std of W0 and of V0."""
-    init, d1, d2 = setting.init, setting.problem.width, _d2(setting)
-    if init.kind == "gaussian":
-        std = 1.0 if init.std is None else init.std
-        return std, std
-    if not isinstance(init, OmegaInit):
-        return (init.gain * layer_std(init.kind, d0, d1), init.gain * layer_std(init.kind, d1, d2))
-    if init.product is None:
-        return init.omega1, init.omega2
-    prod = init.product
-    if isinstance(prod, str):
-        prod = layer_std(prod, d0, d1) * layer_std(prod, d1, d2)
-    if init.omega1 is not None:
-        return init.omega1, prod / init.omega1
-    if init.omega2 is not None:
-        return prod / init.omega2, init.omega2
-    return float(np.sqrt(prod / init.ratio)), float(np.sqrt(prod * init.ratio))
-
-
-def _d2(setting: Setting) -> int:
-    data = setting.problem.data
-    return data.d2 if data.kind == "sphere" else shallow_data.N_CLASSES
+    def params(self) -> tuple[np.ndarray, ...]:
+        """(W0, V0) or (W0, V0, b1, b2): the trained parameters at init."""
+        return (self.W0, self.V0) if self.b1 is None else (self.W0, self.V0, self.b1, self.b2)
 
 
 def _data(setting: Setting, seed: int, base_dir: Path) -> shallow_data.ShallowData:
     spec = setting.problem.data
     if spec.kind == "sphere":
         return shallow_data.sphere(spec, np.random.default_rng([seed, 2]))
+    if spec.kind == "npy":
+        return shallow_data.npy(spec, base_dir)
     return shallow_data.images(spec, base_dir)
 
 
 def build_instance(setting: Setting, seed: int, base_dir: Path) -> Instance:
-    """Data (per seed on the sphere, shared for images), then W0 ~ N(0, ω1²), V0 ~ N(0, ω2²)."""
+    """Data (per seed on the sphere, shared for images and files), then W0 ~ N(0, ω1²),
+    V0 ~ N(0, ω2²) (or the given arrays) and the biases."""
     prob = setting.problem
     data = _data(setting, seed, base_dir)
     d0, n = data.X.shape
@@ -111,16 +96,16 @@ def build_instance(setting: Setting, seed: int, base_dir: Path) -> Instance:
     if sched.eta == "ntk" and d2 * n > NTK_MAX:
         raise SpecError("schedule.eta", f"ntk needs the {d2 * n}×{d2 * n} NTK (d2·n > {NTK_MAX}); "
                         "give a number")
-    w1, w2 = omegas(setting, d0)
-    rng = np.random.default_rng([seed, 1])
-    with np.errstate(all="ignore"):  # an overflowing init is checked (and named) here
-        W0 = w1 * rng.standard_normal((prob.width, d0))
-        V0 = w2 * rng.standard_normal((d2, prob.width))
-        check_finite(setting.init, W0, V0, V0 @ (W0 @ data.X))
+    w = shallow_init.draw(setting, d0, d2, seed, base_dir)
+    shallow_init.check(setting, w, data.X)
+    inst = Instance(data, w.W0, w.V0, w.omega1, w.omega2, seed, w.b1, w.b2)
     if getattr(prob.data, "target", "") == "init":  # Y = Φ(w0) + the drawn noise
-        act = activations.get(prob.activation)
-        data = data._replace(Y=data.Y + V0 @ np.asarray(act.fn(jnp.asarray(W0 @ data.X))))
-    return Instance(data, W0, V0, float(w1), float(w2), seed)
+        act = activations.from_spec(prob.activation)
+        pre = w.W0 @ data.X if w.b1 is None else w.W0 @ data.X + w.b1[:, None]
+        Z0 = w.V0 @ np.asarray(act.fn(jnp.asarray(pre)))
+        inst = inst._replace(data=data._replace(Y=data.Y + (Z0 if w.b2 is None
+                                                            else Z0 + w.b2[:, None])))
+    return inst
 
 
 def _scale(setting: Setting, n: int, d2: int) -> float:
@@ -129,9 +114,11 @@ def _scale(setting: Setting, n: int, d2: int) -> float:
 
 
 def theory_constants(setting: Setting, inst: Instance) -> dict[str, Any]:
-    """Everything paper B says about this run at init."""
+    """Everything paper B says about this run at init. Its analysis is of the bias-free
+    V φ(W X): with biases the constants are those of that network at the run's W0, V0
+    (``theory_bias_free`` False says so), while h0 and the NTK step are the run's own."""
     prob = setting.problem
-    act = activations.get(prob.activation)
+    act = activations.from_spec(prob.activation)
     X, Y = inst.data.X, inst.data.Y
     (d0, n), d2, d1 = X.shape, Y.shape[0], prob.width
     dphi, ddphi = activations.dphi_max(act), activations.ddphi_max(act)
@@ -139,7 +126,11 @@ def theory_constants(setting: Setting, inst: Instance) -> dict[str, Any]:
     l3 = th.lemma3(phi0, X, inst.V0, dphi, ddphi, prob.chi_max)
     scale = _scale(setting, n, d2)
     alpha_f, beta_f = th.loss_constants(prob.loss, n, d2)
-    resid = inst.V0 @ phi0 - Y
+    if inst.b1 is None:
+        resid = inst.V0 @ phi0 - Y
+    else:
+        biased = np.asarray(act.fn(jnp.asarray(inst.W0 @ X + inst.b1[:, None])))
+        resid = inst.V0 @ biased + inst.b2[:, None] - Y
     h0 = scale * float(np.sum(resid**2))
     grad_f0 = 2.0 * scale * float(np.linalg.norm(resid))
     mu, nu, beta = l3["mu_phi"], l3["nu_phi"], l3["beta_phi"]
@@ -155,7 +146,9 @@ def theory_constants(setting: Setting, inst: Instance) -> dict[str, Any]:
         "omega_product": inst.omega1 * inst.omega2, "n": n, "d0": d0, "d1": d1, "d2": d2,
         "params": d0 * d1 + d1 * d2, "lazy_ratio": th.lazy_ratio(beta, nu),
         "path_bound": th.path_bound(nu, h0, alpha_f, mu, prob.c_path),
-        "loss_scale": scale,
+        "loss_scale": scale, "activation_name": act.name,
+        "theory_bias_free": inst.b1 is None, "bias_scheme": prob.bias_scheme(),
+        "gaussian_init": setting.init.kind != "npy",
     }
     coef = hermite.coefficients(act, HERMITE_ORDER)
     out.update({f"hermite_c{i}": float(c) for i, c in enumerate(coef)})
@@ -167,7 +160,8 @@ def theory_constants(setting: Setting, inst: Instance) -> dict[str, Any]:
     unit = bool(np.allclose(np.linalg.norm(X, axis=0), 1.0, rtol=0, atol=1e-9))
     out["unit_norm_inputs"] = unit
     out["sigma_min_khatri_rao"] = sh.sigma_min_khatri_rao(X, t) if small else np.nan
-    kernel = small and unit and inst.omega1 <= KERNEL_OMEGA_MAX
+    kernel = (small and unit and inst.omega1 <= KERNEL_OMEGA_MAX and inst.b1 is None
+              and out["gaussian_init"])
     out.update(th.kernel_error(act, phi0, X, inst.omega1) if kernel else
                {"kernel_rel_error": np.nan, "kernel_rel_se": np.nan})
     sched = setting.schedule
@@ -175,7 +169,7 @@ def theory_constants(setting: Setting, inst: Instance) -> dict[str, Any]:
         eta = e13
     elif sched.eta == "ntk":
         lam = sh.ntk_extremes(jnp.asarray(inst.W0), jnp.asarray(inst.V0), jnp.asarray(X),
-                              act.fn, act.d1)[1]
+                              act.fn, act.d1, inst.b1)[1]
         eta = 1.0 / (beta_f * float(lam))
     else:
         eta = float(sched.eta)
@@ -193,6 +187,7 @@ class Carry(NamedTuple):
     alive: jax.Array
     path: jax.Array
     sched: Any  # the schedule's state
+    lin_alive: jax.Array  # the linearized twin has not diverged
 
 
 def _tree_norm(tree) -> jax.Array:
@@ -203,18 +198,19 @@ def _sub(a, b):
     return jax.tree_util.tree_map(lambda x, y: x - y, a, b)
 
 
-def make_step(setting: Setting, classify: bool):
-    """The per-seed step: observe Θ_k (and its linearized twin), then one GD step or one epoch."""
+def make_step(setting: Setting, classify: bool, has_test: bool = False):
+    """The per-seed step: observe Θ_k (and its linearized twin), then one GD step or one epoch.
+    ``classify``: targets are one-hot (errors logged); ``has_test``: a held-out set exists."""
     prob = setting.problem
-    act = activations.get(prob.activation)
+    act = activations.from_spec(prob.activation)
     sgd = prob.dynamics.kind == "sgd"
     batch = prob.dynamics.batch if sgd else 0
     every, lazy = prob.ntk_every, prob.lazy
     nan = jnp.asarray(jnp.nan)
     schedule = schedules.build(setting.schedule)
 
-    def net(p, X):
-        return sh.forward(p[0], p[1], X, act.fn)
+    def net(p, X):  # p = (W, V) or (W, V, b1, b2)
+        return sh.forward(p[0], p[1], X, act.fn, *p[2:])
 
     def lin_net(pl, p0, X):
         out, tangent = jax.jvp(lambda q: net(q, X), (p0,), (_sub(pl, p0),))
@@ -230,7 +226,7 @@ def make_step(setting: Setting, classify: bool):
 
     def step(carry: Carry, data: dict[str, Any], k: jax.Array):
         X, Y, c = data["X"], data["Y"], data["consts"]
-        p0 = (data["W0"], data["V0"])
+        p0 = data["p0"]
         scale = c["scale"]
         eta, _, sched = schedule.step(carry.sched, StepContext(t=k))
 
@@ -243,7 +239,7 @@ def make_step(setting: Setting, classify: bool):
 
         params = carry.params
         (L, Z), g = jax.value_and_grad(loss, has_aux=True)(params)  # one forward for both
-        W, V = params
+        W, V = params[:2]
         row = {"loss": L, "eta": eta, "grad_norm": _tree_norm(g),
                "dist_init": _tree_norm(_sub(params, p0)), "path_length": carry.path,
                "sigma_max_V": jnp.sqrt(jnp.linalg.eigvalsh(V @ V.T)[-1]),
@@ -252,18 +248,25 @@ def make_step(setting: Setting, classify: bool):
                "bound_rate": c["h0"] * c["rate14"] ** k.astype(jnp.float64)}
         if every:
             row["ntk_lambda_min"], row["ntk_lambda_max"] = jax.lax.cond(
-                k % every == 0, lambda: sh.ntk_extremes(W, V, X, act.fn, act.d1),
+                k % every == 0, lambda: sh.ntk_extremes(W, V, X, act.fn, act.d1, *params[2:3]),
                 lambda: (nan, nan))
+        Zt = net(params, data["X_test"])
+        if has_test:  # f on the held-out set, normalized as the training loss is
+            row["test_loss"] = jnp.where(c["mean"], 1.0 / Zt.size, 1.0) * sq(Zt, data["Y_test"])
         if classify:
             row["train_error"] = error(Z, Y)
-            row["test_error"] = error(net(params, data["X_test"]), data["Y_test"])
+            if has_test:
+                row["test_error"] = error(Zt, data["Y_test"])
+        lin_ok = carry.lin_alive
         if lazy:
             Zl = lin_net(carry.lin, p0, X)
-            row["lazy_gap"] = jnp.linalg.norm(Z - Zl)
-            row["lin_loss"] = scale * sq(Zl, Y)
-            if classify:
-                row["lin_test_error"] = error(lin_net(carry.lin, p0, data["X_test"]),
-                                              data["Y_test"])
+            lin_L = scale * sq(Zl, Y)
+            lin_ok = alive_after(carry.lin_alive, lin_L, c["diverge_at"])
+            row["lazy_gap"] = jnp.where(lin_ok, jnp.linalg.norm(Z - Zl), nan)
+            row["lin_loss"] = jnp.where(lin_ok, lin_L, nan)
+            if classify and has_test:
+                row["lin_test_error"] = jnp.where(lin_ok, error(
+                    lin_net(carry.lin, p0, data["X_test"]), data["Y_test"]), nan)
         ok = alive_after(carry.alive, L, c["diverge_at"])
         if sgd:
             new_params, new_lin, moved, dt = _epoch(carry, data, k, p0, eta)
@@ -276,15 +279,16 @@ def make_step(setting: Setting, classify: bool):
                 new_lin = carry.lin
             moved, dt = eta * row["grad_norm"], eta
 
-        def keep(new, old):
-            return jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, old)
+        def keep(new, old, alive=ok):
+            return jax.tree_util.tree_map(lambda a, b: jnp.where(alive, a, b), new, old)
 
         out = {name: jnp.asarray(row.get(name, nan), jnp.float64) for name in COLUMNS}
         out["t"], out["alive"] = carry.t, carry.alive
         out["stop"] = L <= c["target"]
-        new = Carry(keep(new_params, params), keep(new_lin, carry.lin),
+        lin_ok = lin_ok & ok  # a twin diverged (lin_loss NaN from then on) stays where it was
+        new = Carry(keep(new_params, params), keep(new_lin, carry.lin, lin_ok),
                     carry.t + jnp.where(ok, dt, 0.0), ok, carry.path + jnp.where(ok, moved, 0.0),
-                    sched)
+                    sched, lin_ok)
         return new, out
 
     def _epoch(carry: Carry, data, k, p0, eta):
@@ -330,23 +334,26 @@ def prepare(setting: Setting, insts: list[Instance]) -> Prepared:
     prob = setting.problem
     schedule = schedules.build(setting.schedule)
     for inst, c in zip(insts, consts, strict=True):
-        p0 = (jnp.asarray(inst.W0), jnp.asarray(inst.V0))
+        p0 = tuple(jnp.asarray(a) for a in inst.params())
         # the named step sizes (thm2, ntk) are resolved into the theory constant eta
         carries.append(Carry(p0, p0, jnp.zeros(()), jnp.ones((), bool), jnp.zeros(()),
-                             schedule.init({**c, "eta0": c["eta"]})))
+                             schedule.init({**c, "eta0": c["eta"]}), jnp.ones((), bool)))
         d = inst.data
-        X_test, Y_test = (d.X_test, d.Y_test) if d.classify else (d.X[:, :1], d.Y[:, :1])
+        # no held-out set: a placeholder column keeps the shapes non-empty (nothing is logged)
+        has_test = d.X_test.shape[1] > 0
+        X_test, Y_test = (d.X_test, d.Y_test) if has_test else (d.X[:, :1], d.Y[:, :1])
         target = -np.inf if prob.target_loss is None else prob.target_loss
         loop = {"scale": c["loss_scale"], "h0": c["h0"],
                 "rate14": c["rate14"], "target": target, "mean": prob.loss == "mean",
                 "diverge_at": divergence_threshold(setting, c["h0"])}
         data.append({
-            "X": d.X, "Y": d.Y, "X_test": X_test, "Y_test": Y_test, "W0": inst.W0,
-            "V0": inst.V0, "key": np.asarray(jax.random.PRNGKey(inst.seed)),
+            "X": d.X, "Y": d.Y, "X_test": X_test, "Y_test": Y_test, "p0": inst.params(),
+            "key": np.asarray(jax.random.PRNGKey(inst.seed)),
             "consts": {k: np.asarray(v, np.float64 if k != "mean" else bool)
                        for k, v in loop.items()},
         })
-    return Prepared(consts, carries, data, make_step(setting, insts[0].data.classify))
+    has = insts[0].data.X_test.shape[1] > 0
+    return Prepared(consts, carries, data, make_step(setting, insts[0].data.classify, has))
 
 
 def finalize(setting: Setting, inst: Instance, c: dict[str, Any], steps: Any,
@@ -359,17 +366,27 @@ def finalize(setting: Setting, inst: Instance, c: dict[str, Any], steps: Any,
     extra = {"final_loss": float(last["loss"]), "final_loss_gap": float(last["loss"]),
              "final_train_error": float(last["train_error"]),
              "final_test_error": float(last["test_error"]),
+             "final_test_loss": float(last["test_loss"]),
              "final_lazy_gap": float(last["lazy_gap"]),
+             "lin_diverged_step": _first_nan(steps, "lin_loss") if setting.problem.lazy
+             else np.nan,
              "final_rel_movement": float(last["rel_movement"]),
              "chi_path": float(steps["sigma_max_V"].max()),
              "left_ball_step": float(left[0]) if left.size else np.nan}
     return Finalized(c, extra, checks)
 
 
+def _first_nan(steps: Any, column: str) -> float:
+    """The first row where the twin's loss is NaN (it diverged), NaN when it never was."""
+    bad = np.flatnonzero(~np.isfinite(steps[column].to_numpy()))
+    return float(steps["step"].iloc[bad[0]]) if bad.size else np.nan
+
+
 def failure(setting: Setting, c: dict[str, Any]) -> str:
     """Why the run cannot start ('' when it can)."""
     if not (np.isfinite(c["eta"]) and c["eta"] > 0):
-        why = "relu has no φ''max (outside Assumption 2)" if not c["in_assumptions"] else ""
+        why = (f"{c['activation_name']} has no φ''max (outside Assumption 2)"
+               if not c["in_assumptions"] else "")
         return f"the step size is {c['eta']:.3g}" + (f": {why}" if why else "")
     return ""
 

@@ -17,9 +17,26 @@ from pydantic import (
 
 from overparam.errors import SpecError
 from overparam.spec.base import ProblemSpec, Strict, only
+from overparam.spec.data import NpyData
 
 ACTIVATION_NAMES = ("gelu", "softplus", "sigmoid", "tanh", "elu", "relu")
 Activation = Literal["gelu", "softplus", "sigmoid", "tanh", "elu", "relu"]
+
+
+class ActivationSpec(Strict):
+    """An activation with a parameter: ``{kind: elu, alpha: 0.1}`` is ELU with α = 0.1
+    (x | α(eˣ − 1)); the plain names are the same as ``{kind: name}``."""
+
+    kind: Activation
+    alpha: float | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ActivationSpec:
+        if self.alpha is not None and self.kind != "elu":
+            raise SpecError("problem.activation.alpha", f"only elu takes alpha, not {self.kind}")
+        if self.alpha is not None and not self.alpha > 0:
+            raise SpecError("problem.activation.alpha", f"must be > 0 (got {self.alpha})")
+        return self
 
 
 class SphereData(Strict):
@@ -53,10 +70,15 @@ class SphereData(Strict):
 class TeacherSpec(Strict):
     """The teacher of the teacher–student setup (paper B, App. G): a two-layer network with He
     init trained by SGD on cross-entropy until its training error is zero; it relabels train
-    and test. Its own seed, so every student of an experiment sees the same teacher."""
+    and test through the same activation it was trained with. Its own seed, so every student
+    of an experiment sees the same teacher."""
 
     width: PositiveInt = 512
     activation: Activation = "relu"
+    bias: bool = Field(False, description="biases in both layers, PyTorch's default init")
+    inputs: Literal["unit", "student"] = Field(
+        "unit", description="unit: trained on unit-norm samples; student: on the samples as "
+        "the student sees them (normalize)")
     lr: PositiveFloat = 2.0
     batch: PositiveInt = 128
     max_epochs: PositiveInt = 2000
@@ -95,7 +117,22 @@ class DatasetData(Strict):
         return self.name or ("mnist" if self.path is not None else "digits")
 
 
-ShallowData = Annotated[SphereData | DatasetData, Field(discriminator="kind")]
+class ShallowNpyData(NpyData):
+    """A given instance from .npy files: X (samples × d0), Y (samples × d2), and optionally a
+    held-out X_test, Y_test. Targets whose rows are one-hot are class labels (train and test
+    errors are logged). Used as they are: no normalization."""
+
+    X_test: Path | None = None
+    Y_test: Path | None = None
+
+    @model_validator(mode="after")
+    def _check_test(self) -> ShallowNpyData:
+        if (self.X_test is None) != (self.Y_test is None):
+            raise SpecError("problem.data.X_test", "give both X_test and Y_test, or neither")
+        return self
+
+
+ShallowData = Annotated[SphereData | DatasetData | ShallowNpyData, Field(discriminator="kind")]
 
 
 class FullBatchGD(Strict):
@@ -120,7 +157,13 @@ class Shallow(Strict):
 
     kind: Literal["shallow"]
     width: PositiveInt
-    activation: Activation = "gelu"
+    activation: Activation | ActivationSpec = "gelu"
+    bias: bool = Field(False, description="Φ = V φ(W X + b1 1ᵀ) + b2 1ᵀ (the paper's Φ has none)")
+    bias_init: Literal["pytorch", "zeros"] | None = Field(
+        None, description="pytorch (default with bias): b ~ U(±1/√fan_in), not scaled by ω; "
+        "zeros; with init npy, biases: [b1, b2] files instead")
+    bias_files: list[Path] | None = Field(
+        None, description="with bias and init npy: [b1.npy (width), b2.npy (d2)]")
     loss: Literal["sum", "mean"] = "sum"
     data: ShallowData = Field(default_factory=lambda: SphereData(kind="sphere", d0=20))
     dynamics: Annotated[FullBatchGD | MinibatchSGD, Field(discriminator="kind")] = Field(
@@ -139,6 +182,38 @@ class Shallow(Strict):
     c_rate: PositiveFloat = 1.0
     c_path: PositiveFloat = 1.0
 
+    @model_validator(mode="before")
+    @classmethod
+    def _activation(cls, raw: Any) -> Any:
+        """A parameterized activation is checked here, so its error names its own field."""
+        act = raw.get("activation") if isinstance(raw, dict) else None
+        if isinstance(act, dict):
+            if not isinstance(act.get("alpha", 1.0), int | float) or isinstance(
+                    act.get("alpha"), bool):
+                raise SpecError("problem.activation.alpha", f"must be a number (got "
+                                f"{act.get('alpha')!r})")
+            ActivationSpec.model_validate(act)
+        return raw
+
+    @model_validator(mode="after")
+    def _check_bias(self) -> Shallow:
+        if not self.bias and self.bias_init is not None:
+            raise SpecError("problem.bias_init", "is for a network with biases; set bias: true")
+        if not self.bias and self.bias_files is not None:
+            raise SpecError("problem.bias_files", "is for a network with biases; set bias: true")
+        if self.bias_files is not None and self.bias_init is not None:
+            raise SpecError("problem.bias_files", "give either bias_init or bias_files")
+        if self.bias_files is not None and len(self.bias_files) != 2:
+            raise SpecError("problem.bias_files", f"lists {len(self.bias_files)} files, "
+                            "expected [b1.npy, b2.npy]")
+        return self
+
+    def bias_scheme(self) -> str:
+        """none, pytorch, zeros or npy."""
+        if not self.bias:
+            return "none"
+        return "npy" if self.bias_files is not None else (self.bias_init or "pytorch")
+
 
 def fit(problem: Shallow, init: Any, schedule: Any) -> None:
     """The constant schedule (a number, thm2 or ntk) and paper B's inits."""
@@ -146,9 +221,19 @@ def fit(problem: Shallow, init: Any, schedule: Any) -> None:
                                        and schedule.eta not in ("thm2", "ntk")):
         raise SpecError("schedule.eta" if schedule.kind == "constant" else "schedule.kind",
                         "shallow takes the constant schedule with eta a number, thm2 or ntk")
-    only("init.kind", init.kind, ("omega", "he", "lecun", "xavier", "gaussian"), "shallow")
+    only("init.kind", init.kind, ("omega", "he", "lecun", "xavier", "gaussian", "npy"),
+         "shallow")
     if init.kind == "gaussian" and init.p is not None:
         raise SpecError("init.p", "shallow's gaussian init takes std (ω1 = ω2 = std)")
+    if init.kind == "npy" and (init.weights is None or len(init.weights) != 2):
+        raise SpecError("init.weights", "shallow reads weights: [W.npy (width × d0), "
+                        "V.npy (d2 × width)]")
+    if problem.bias_files is not None and init.kind != "npy":
+        raise SpecError("problem.bias_files", "biases from files go with init npy; "
+                        "use bias_init otherwise")
+    if problem.bias and schedule.kind == "constant" and schedule.eta == "thm2":
+        raise SpecError("schedule.eta", "thm2 is paper B's step for the bias-free network; "
+                        "with bias give a number or ntk")
 
 
 PROBLEM = ProblemSpec(Shallow, defaults={"schedule": {"kind": "constant", "eta": "thm2"},
