@@ -15,11 +15,11 @@ from typer.testing import CliRunner
 from overparam import runner
 from overparam.cli import app
 from overparam.data.datasets import write_idx
+from overparam.inits import shallow as shallow_init
 from overparam.models import activations
 from overparam.models import shallow as sh
 from overparam.problems import shallow as problem
 from overparam.spec import expand, validate_spec
-from overparam.inits import shallow as shallow_init
 from overparam.theory import near_isometry as th
 
 SMOOTH = ("gelu", "softplus", "sigmoid", "tanh", "elu")
