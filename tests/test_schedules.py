@@ -133,3 +133,29 @@ def test_growth_cap_takes_numpy_arrays():
     t = np.arange(4.0)
     np.testing.assert_allclose(np.asarray(growth_cap(t, 0.1, 2.0)), 0.1 * 1.01 ** (t / 2),
                                rtol=1e-14)
+
+
+@pytest.mark.parametrize("problem, eta", [
+    ({"kind": "deep_linear", "widths": [4, 9, 9, 3], "loss": "squared_half",
+      "data": {"kind": "synthetic", "samples": 12}}, "data_norm"),
+    ({"kind": "deep_linear", "widths": [4, 9, 9, 3], "loss": "squared_half",
+      "data": {"kind": "synthetic", "samples": 12}}, 0.004),
+    ({"kind": "two_layer_linear", "width": 12, "loss": "squared",
+      "data": {"kind": "synthetic", "n": 3, "m": 2, "x": "orthogonal", "target": "init",
+               "noise": 0.05}}, "eta_max"),
+])
+def test_a_constant_steps_scale_multiplies_the_step_the_loop_and_the_theory_use(
+        problem, eta, tmp_path):
+    import overparam as op
+
+    def run(scale):
+        spec = {"problem": problem, "schedule": {"kind": "constant", "eta": eta,
+                                                 "scale": scale}, "steps": 3, "seeds": 1}
+        return op.run(spec, out=tmp_path / str(scale), progress=False)
+
+    full, half = run(1.0), run(0.5)
+    np.testing.assert_allclose(half.steps["eta"], 0.5 * full.steps["eta"], rtol=1e-15)
+    theory = "eta" if "eta" in full.runs else "eta0"
+    np.testing.assert_allclose(half.runs[theory], 0.5 * full.runs[theory], rtol=1e-15)
+    assert float(half.steps["eta"].iloc[0]) == pytest.approx(float(half.runs[theory].iloc[0]),
+                                                             rel=1e-15)

@@ -173,6 +173,7 @@ def theory_constants(setting: Setting, inst: Instance) -> dict[str, Any]:
         eta = 1.0 / (beta_f * float(lam))
     else:
         eta = float(sched.eta)
+    eta *= getattr(sched, "scale", 1.0)  # the constant step's factor, named or a number
     out["eta"] = eta
     out["eta13_holds"] = bool(eta <= e13)
     out["rate14"] = th.rate14(eta, alpha_f, mu, prob.c_rate)
