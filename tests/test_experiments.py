@@ -10,6 +10,9 @@ import pytest
 from overparam.experiments import all_experiments
 from overparam.store import folder_name
 
+#: These tests read the one quick reproduction: under pytest-xdist they share a worker.
+pytestmark = pytest.mark.xdist_group("reproduce")
+
 
 @pytest.fixture
 def results(reproduced):
@@ -166,6 +169,11 @@ def test_lazy_training_runs_finish_their_epochs_with_one_trained_teacher(results
     _, manifest, runs, steps, _ = _load(results, "shallow/lazy-training")
     assert (runs["steps_done"] == runs["steps"]).all()
     assert runs["teacher_fingerprint"].nunique() == 1 and (runs["teacher_train_error"] == 0).all()
-    assert (runs["problem.loss"] == "mean").all() and runs["omega_ratio"].nunique() == 3
+    from overparam.experiments.near_isometry import QUICK_WIDTH, omega2_grid
+
+    assert (runs["problem.loss"] == "mean").all()
+    assert sorted(runs["init.omega2"].unique()) == pytest.approx(omega2_grid(QUICK_WIDTH)[::2])
     last = steps.groupby("run_id").last()
-    assert last["lazy_gap"].notna().all() and last["rel_movement"].gt(0).all()
+    twin_ok = runs.set_index("run_id")["lin_diverged_step"].isna()
+    assert last.loc[twin_ok[twin_ok].index, "lazy_gap"].notna().all()
+    assert last["rel_movement"].gt(0).all()

@@ -148,7 +148,7 @@ def _deviation_figure(runs, steps, what: str):
         ax.set_title(f"{setting_text(init)} init")
         ax.set_xlabel("iteration t")
         ax.set_ylabel(r"$\log_{10}\,\|V(t) - W(t)\|^2_X\,/\,\|V(0) - W^*\|^2_X$")
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="lower left")
     fig.suptitle(f"Paper C{what}: distance between the network $V(t) = a_N W_{{N:1}}(t)$ and "
                  "the twin W(t)\n(Theorem 2, (12a); mean ± std over seeds)", fontsize=10)
     return fig
