@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from overparam.aggregate import STARTED, left_out_text, over_runs
 from overparam.experiments import Experiment, register, verdict_line
+from overparam.experiments.scaling_claims import ISOMETRY_CLAIMS, SCALING_CLAIMS
 from overparam.plots import COLORS, pyplot, save, setting_groups, setting_text
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ register(Experiment(
     },
     quick={"seeds": 2, "steps": 20, "problem.ntk_every": 5,
            "sweep.problem.width": [50, 200, 800], "problem.data": _sphere(40, d0=10)},
-    finisher=_finish_isometry,
+    finisher=_finish_isometry, claims=ISOMETRY_CLAIMS,
 ))
 
 
@@ -284,7 +285,7 @@ register(Experiment(
         "cases": _scaling_cases([32, 64, 128, 256], 16),
     },
     quick={"seeds": 5, "cases": _scaling_cases([16, 32, 64], 8)},
-    finisher=_finish_scaling, search=_bisect_widths,
+    finisher=_finish_scaling, search=_bisect_widths, claims=SCALING_CLAIMS,
 ))
 
 
