@@ -31,7 +31,7 @@ demo: $(STAMP)
 	$(BIN)/overparam reproduce --quick --out $(OUT)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
@@ -54,7 +54,7 @@ test-latest:
 	.venv-latest/bin/python -m pip install --quiet --upgrade pip
 	.venv-latest/bin/python -m pip install --upgrade --upgrade-strategy eager -e '.[test]'
 	.venv-latest/bin/python -m pip list --format=freeze | grep -iE '^(jax|jaxlib|numpy|scipy|pandas|pyarrow|matplotlib|pydantic|diffrax|dask|scikit-learn)=='
-	.venv-latest/bin/python -m pytest -q
+	.venv-latest/bin/python -m pytest -q -n 2 --dist loadgroup
 
 # The oldest versions pyproject.toml claims (its lower bounds), in a venv of their own.
 test-oldest: $(UV)
@@ -64,7 +64,7 @@ test-oldest: $(UV)
 	.venv-oldest/bin/python -m pip install --quiet --upgrade pip
 	.venv-oldest/bin/python -m pip install --require-hashes --no-deps -r .venv-oldest.lock
 	.venv-oldest/bin/python -m pip install --no-deps -e .
-	.venv-oldest/bin/python -m pytest -q
+	.venv-oldest/bin/python -m pytest -q -n 2 --dist loadgroup
 
 # Headless Chromium (Debian package) for the report's browser test; skipped without it.
 browser:

@@ -10,6 +10,9 @@ import pytest
 
 from golden import GOLDEN, planned_ids, table_columns
 
+#: These tests read the one quick reproduction: under pytest-xdist they share a worker.
+pytestmark = pytest.mark.xdist_group("reproduce")
+
 RECORDED = json.loads(GOLDEN.read_text())
 
 

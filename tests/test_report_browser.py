@@ -19,6 +19,9 @@ from typing import Any
 
 import pytest
 
+#: These tests read the one quick reproduction: under pytest-xdist they share a worker.
+pytestmark = pytest.mark.xdist_group("reproduce")
+
 #: Longest a whole browser session may take before the test fails.
 BUDGET_S = 60.0
 

@@ -18,6 +18,9 @@ from urllib.parse import unquote, urlsplit
 import pandas as pd
 import pytest
 
+#: These tests read the one quick reproduction: under pytest-xdist they share a worker.
+pytestmark = pytest.mark.xdist_group("reproduce")
+
 PAPERS = {"A", "B", "C", "D"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 #: Attributes that make a browser fetch or link something.

@@ -189,6 +189,8 @@ def _print_claim_tally(results) -> None:
             tally[paper][v] += n
     for paper, counts in sorted(tally.items()):
         total = sum(counts.values())
+        if not total:
+            continue
         rest = ", ".join(f"{n} {v}" for v, n in counts.items() if n and v != "holds")
         out_console.print(f"paper {paper}: {counts.get('holds', 0)} of {total} claims hold"
                           + (f" ({rest})" if rest else ""), highlight=False, markup=False)
