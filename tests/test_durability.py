@@ -19,6 +19,10 @@ from overparam.runner import TIMING_COLUMNS
 TABLES = ("runs", "steps", "checks")
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _spec(tiny: dict) -> dict:
     """Eight settings of a few hundred milliseconds each (each compiles its own loop)."""
     tiny["id"] = "killed"
@@ -129,8 +133,9 @@ def test_sigint_and_sigterm_exit_with_one_line_and_the_rerun_equals_a_clean_run(
     spec.write_text(yaml.safe_dump(_spec(tiny)))
     out = tmp_path / "out"
     parts = out / "killed" / ".parts"
+    # a pytest-xdist worker ignores SIGINT and its children would inherit that: restore it
     proc = subprocess.Popen(_cmd(spec, out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=_default_sigint)
     deadline = time.monotonic() + 240
     while len(_done(parts)) < 2:
         assert proc.poll() is None, proc.stderr.read()[-2000:]

@@ -187,7 +187,7 @@ def _render_claims(exp: Experiment) -> str:
     head = ('<thead><tr><th scope="col">claim</th><th scope="col">paper</th>'
             '<th scope="col">statement</th><th scope="col">measured</th>'
             '<th scope="col">verdict</th><th scope="col">why not evaluable</th></tr></thead>')
-    return (f'<table class="checks claims"><caption class="muted">The paper\'s claims about '
+    return (f'<table class="claims"><caption class="muted">The paper\'s claims about '
             f"this figure, on these runs</caption>{head}<tbody>{rows}</tbody></table>")
 
 
