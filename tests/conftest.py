@@ -55,16 +55,25 @@ def tiny() -> dict:
 def reproduced(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Results folder of `overparam reproduce --quick` (every experiment and index.html).
 
-    It takes minutes, so it runs once per session; tests must treat the folder as read-only
-    (copy it to change anything).
+    It takes minutes, so it runs once per test run: under pytest-xdist the first worker that
+    needs it computes it into the run's shared temporary folder while the others wait on a
+    file lock, then reuse it. Tests must treat the folder as read-only (copy it to change
+    anything).
     """
+    from filelock import FileLock
     from typer.testing import CliRunner
 
     from overparam.cli import app
 
-    out = tmp_path_factory.mktemp("reproduce")
-    res = CliRunner().invoke(app, ["reproduce", "--quick", "--out", str(out), "--no-progress"])
-    assert res.exit_code == 0, res.output
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    out = shared / "reproduce-quick"
+    with FileLock(str(shared / "reproduce-quick.lock")):
+        if not (out / "index.html").is_file():
+            shutil.rmtree(out, ignore_errors=True)
+            res = CliRunner().invoke(app, ["reproduce", "--quick", "--out", str(out),
+                                           "--no-progress"])
+            assert res.exit_code == 0, res.output
     return out
 
 
