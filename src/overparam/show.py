@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from overparam.report.summary import check_summary
+from overparam.report.summary import check_summary, format_ratio
 from overparam.results import STATUSES, Result, load, varying_columns
 
 #: Runs listed in the table of runs that are not ok; the rest are counted.
@@ -52,14 +52,6 @@ def _text(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return ""
     return escape(str(value))
-
-
-def _number(x: Any) -> str:
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return "-"
-    return "-" if math.isnan(x) else f"{x:.3g}"
 
 
 def _counts(runs: pd.DataFrame) -> str:
@@ -123,7 +115,7 @@ def _verdicts(checks: pd.DataFrame) -> Table | None:
         counts += [str(r["n_vacuous"])] if vacuous else []
         rows.append([_text(r["check"]), _text(r["equation"]), *counts,
                      f"[{style}]{escape(verdict)}[/]" if style else escape(verdict),
-                     _number(r["median_ratio"]), _text(note)])
+                     format_ratio(r["median_ratio"], "-"), _text(note)])
     notes = any(row[-1] for row in rows)  # the note column only when a check has one
     table = Table("check", "equation", "holds", "violated", "n/a",
                   *(["vacuous"] if vacuous else []), "verdict", "median lhs/rhs",

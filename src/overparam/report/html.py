@@ -10,7 +10,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from overparam.report.scan import Experiment, url
-from overparam.report.summary import headline
+from overparam.report.summary import format_ratio, headline
 
 _RUN_STATUSES: tuple[str, ...] = ("ok", "diverged", "failed", "stalled")
 _VERDICT_LABEL = {"holds": "holds", "violated": "violated", "not_applicable": "n/a",
@@ -75,15 +75,6 @@ footer{margin-top:2rem;border-top:1px solid var(--line);padding-top:.5rem;font-s
 def _e(x: Any) -> str:
     """HTML-escape any value as text."""
     return escape("" if x is None else str(x), quote=True)
-
-
-def _fmt_ratio(x: Any) -> str:
-    """Tightness ratio as %.3g, or an em dash for NaN/missing."""
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return "\u2014"
-    return "\u2014" if math.isnan(v) else f"{v:.3g}"
 
 
 def _fmt_seconds(x: Any) -> str:
@@ -152,8 +143,8 @@ def _render_checks(exp: Experiment) -> str:
             f'<td class="num">{r.n_not_applicable}</td>'
             f'<td class="num">{r.n_vacuous}</td>'
             f"{_verdict_cell(r.verdict)}"
-            f'<td class="num">{_e(_fmt_ratio(r.median_ratio))}</td>'
-            f'<td class="num">{_e(_fmt_ratio(r.max_ratio))}</td>'
+            f'<td class="num">{_e(format_ratio(r.median_ratio))}</td>'
+            f'<td class="num">{_e(format_ratio(r.max_ratio))}</td>'
             f"<td>{_e(r.note)}</td>"
             "</tr>"
         )

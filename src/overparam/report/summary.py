@@ -139,3 +139,10 @@ def headline(summary: pd.DataFrame) -> tuple[str | None, list[str]]:
     return verdict, printed
 
 
+def format_ratio(x: Any, missing: str = "\u2014") -> str:
+    """A lhs/rhs ratio as %.3g, or ``missing`` for NaN and non-numbers."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return missing
+    return missing if math.isnan(v) else f"{v:.3g}"
