@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from overparam.aggregate import left_out_text, over_runs, seed_curves
 from overparam.experiments import Experiment, register, verdict_line
+from overparam.experiments import directional_claims as claims
 from overparam.plots import (
     COLORS,
     band,
@@ -177,7 +178,7 @@ register(Experiment(
            "cases": [{"problem.dynamics": {**SGD, "batch": 200}}, {"problem.dynamics": GD},
                      {"problem.dynamics": FLOW, "schedule.eta": 0.2, "steps": 100,
                       "problem.restart_step": 25}]},
-    finisher=_finish_logistic,
+    finisher=_finish_logistic, claims=claims.FIG1A_CLAIMS,
 ))
 
 DEEP = {**CIRCLE, "depth": 4, "hidden": 3, "restart_step": 18000}
@@ -208,7 +209,7 @@ register(Experiment(
                      {"problem.dynamics": FLOW, "schedule.eta": 0.2, "steps": 100,
                       "problem.restart_step": 50,
                       "init": {**W0, "layers": "scaled", "layer_scales": [2.0, 1.0, 1.0, 0.5]}}]},
-    finisher=_finish_deep,
+    finisher=_finish_deep, claims=claims.FIG1B_CLAIMS,
 ))
 
 
@@ -267,7 +268,7 @@ register(Experiment(
                   "init.theta0": [0.5, 1.5, 2.5, 3.1]},
     },
     quick={"steps": 40, "schedule.eta": 0.1, "sweep.init.theta0": [0.5, 2.5]},
-    finisher=_finish_exact,
+    finisher=_finish_exact, claims=claims.PROP4_CLAIMS,
 ))
 
 
@@ -350,5 +351,5 @@ register(Experiment(
                   "schedule.eta": [0.3, 1.0, 3.0, 10.0, 30.0, 100.0]},
     },
     quick={"steps": 300, "sweep.schedule.eta": [1.0, 30.0, 100.0]},
-    finisher=_finish_phases,
+    finisher=_finish_phases, claims=claims.PHASES_CLAIMS,
 ))

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from overparam.aggregate import STARTED, final_rows, left_out_text, over_runs, seed_curves
 from overparam.experiments import Experiment, register
+from overparam.experiments import local_pl_claims as claims
 from overparam.plots import (
     COLORS,
     band,
@@ -140,7 +141,7 @@ register(Experiment(
     },
     quick={"seeds": 3, "steps": 60, "sweep.problem.width": [100, 400],
            "sweep.problem.data.noise": [0.1, 3.0]},
-    finisher=_finish_tightness,
+    finisher=_finish_tightness, claims=claims.FIG1_CLAIMS,
 ))
 
 
@@ -194,7 +195,7 @@ register(Experiment(
                                {"kind": "constant"}]},
     },
     quick={"seeds": 3, "steps": 60, "sweep.problem.width": [100, 400]},
-    finisher=_finish_comparison,
+    finisher=_finish_comparison, claims=claims.FIG2_CLAIMS,
 ))
 
 
@@ -246,7 +247,7 @@ register(Experiment(
         "steps": 200, "seeds": 20,
     },
     quick={"seeds": 4, "steps": 50},
-    finisher=_finish_toy,
+    finisher=_finish_toy, claims=claims.FIG3_CLAIMS,
 ))
 
 
@@ -299,7 +300,7 @@ register(Experiment(
                   "init.p": [0.275, 0.375, 0.475]},
     },
     quick={"seeds": 4, "steps": 10, "sweep.problem.width": [100, 300, 900]},
-    finisher=_finish_kappa,
+    finisher=_finish_kappa, claims=claims.FIG4_CLAIMS,
 ))
 
 
@@ -352,7 +353,7 @@ register(Experiment(
                   "schedule.kind": ["plain_inverse_k", "local_pl"]},
     },
     quick={"seeds": 3, "steps": 80, "sweep.problem.width": [50, 400]},
-    finisher=_finish_plain,
+    finisher=_finish_plain, claims=claims.FIG5_CLAIMS,
 ))
 
 
@@ -407,5 +408,5 @@ register(Experiment(
         "sweep": {"schedule.kind": ["local_pl", "global_pl", "constant", "backtracking"]},
     },
     quick={"seeds": 3, "steps": 100, "problem.width": 100},
-    finisher=_finish_general,
+    finisher=_finish_general, claims=claims.GENERAL_CLAIMS,
 ))
