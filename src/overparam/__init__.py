@@ -34,6 +34,7 @@ def run(
     executor: str = "local",
     workers: int | None = None,
     replace: bool = False,
+    allow_import: bool = False,
     **overrides: Any,
 ):
     """Run a registered experiment, a spec file or a spec dict; return its Result.
@@ -43,18 +44,31 @@ def run(
     (``problem__width=[500, 1000]``). ``executor`` is ``local``, ``dask`` (a local cluster
     of ``workers`` processes) or ``dask://HOST:PORT``, as on the command line. A results
     folder holding another spec's runs is refused (``SpecError``) unless ``replace``.
+    ``allow_import`` lets a spec name user code to import (``problem.model``).
     """
     from overparam.executors import make_executor
     from overparam.runner import execute, plan
+    from overparam.spec.imports import allowing_imports
 
     pairs = list((sets or {}).items()) + [(k.replace("__", "."), v) for k, v in overrides.items()]
-    p = plan(id_or_spec, quick=quick, seeds=seeds, steps=steps, sets=pairs,
-             command=f"overparam.run({id_or_spec!r})" if not isinstance(id_or_spec, dict) else "")
-    ex = make_executor(executor, workers)
-    try:
-        return execute(p, Path(out), progress=progress, executor=ex, replace=replace)
-    finally:
-        ex.close()
+    with allowing_imports(allow_import):
+        p = plan(id_or_spec, quick=quick, seeds=seeds, steps=steps, sets=pairs,
+                 command=f"overparam.run({id_or_spec!r})" if not isinstance(id_or_spec, dict)
+                 else "")
+        ex = make_executor(executor, workers)
+        try:
+            return execute(p, Path(out), progress=progress, executor=ex, replace=replace)
+        finally:
+            ex.close()
+
+
+def probe(apply: Any, init: Any, data: Any, **options: Any):
+    """GD on any pure JAX model ``apply(params, X)`` with ``init(key) -> params``, measured
+    at every iterate (sharpness, curvature, PL ratio, NTK, trace, laziness); returns its
+    Result. See ``overparam.probe.api.probe`` for the options and docs/probe.md."""
+    from overparam.probe.api import probe as _probe
+
+    return _probe(apply, init, data, **options)
 
 
 def set_platform(name: str) -> None:
@@ -81,4 +95,4 @@ def list_experiments() -> list[str]:
     return [e.id for e in all_experiments()]
 
 
-__all__ = ["__version__", "list_experiments", "load", "run", "set_platform"]
+__all__ = ["__version__", "list_experiments", "load", "probe", "run", "set_platform"]

@@ -41,6 +41,10 @@ Workers = Annotated[int | None, typer.Option(
 Strict = Annotated[bool, typer.Option(
     "--strict", help="exit 3 when a run diverged, too (failed and stalled runs always do)")]
 
+AllowImport = Annotated[bool, typer.Option(
+    "--allow-import", help="let the spec name user code to import (module:function); "
+    "importing runs that code")]
+
 Replace = Annotated[bool, typer.Option(
     "--replace", help="replace the results of another spec in the --out folder")]
 
@@ -119,10 +123,19 @@ def _executor(choice: tuple[str, str | None], workers: int | None):
 
 
 def _run(target, quick, seeds, steps, out, sets, no_progress, executor, workers,
-         strict, replace) -> None:
-    from overparam.runner import check_target, execute, plan
+         strict, replace, allow_import=False) -> None:
+    from overparam.spec.imports import allowing_imports
 
     choice = _parse_executor(executor, workers)
+    with allowing_imports(allow_import):
+        _run_allowed(target, quick, seeds, steps, out, sets, no_progress, choice, workers,
+                     strict, replace)
+
+
+def _run_allowed(target, quick, seeds, steps, out, sets, no_progress, choice, workers,
+                 strict, replace) -> None:
+    from overparam.runner import check_target, execute, plan
+
     try:
         p = plan(target, quick=quick, seeds=seeds, steps=steps, sets=sets or [], command=_command())
         check_target(p, out, replace)
@@ -240,20 +253,22 @@ def list_cmd() -> None:
 def run_cmd(experiment_id: str, quick: Quick = False, seeds: Seeds = None, steps: Steps = None,
             out: Out = DEFAULT_OUT, set_: Sets = None, no_progress: NoProgress = False,
             executor: ExecutorOpt = "local", workers: Workers = None,
-            strict: Strict = False, replace: Replace = False) -> None:
+            strict: Strict = False, replace: Replace = False,
+            allow_import: AllowImport = False) -> None:
     """Run a registered experiment by id."""
     _run(experiment_id, quick, seeds, steps, out, set_, no_progress, executor, workers, strict,
-         replace)
+         replace, allow_import)
 
 
 @app.command("run-spec")
 def run_spec_cmd(spec_file: Path, quick: Quick = False, seeds: Seeds = None, steps: Steps = None,
                  out: Out = DEFAULT_OUT, set_: Sets = None, no_progress: NoProgress = False,
                  executor: ExecutorOpt = "local", workers: Workers = None,
-                 strict: Strict = False, replace: Replace = False) -> None:
+                 strict: Strict = False, replace: Replace = False,
+            allow_import: AllowImport = False) -> None:
     """Run a user experiment from a YAML spec file (paths in it are relative to the file)."""
     _run(spec_file, quick, seeds, steps, out, set_, no_progress, executor, workers, strict,
-         replace)
+         replace, allow_import)
 
 
 @app.command("report")

@@ -24,7 +24,7 @@ from overparam.experiments import Experiment, get_experiment
 from overparam.experiments.claims import Frames, count_claims, evaluate_claims
 from overparam.fingerprints import file_fingerprints
 from overparam.plots import quick_figures
-from overparam.problems.protocol import compile_key
+from overparam.problems.protocol import COMPANION, compile_key
 from overparam.progress import Progress
 from overparam.resources import seeds_per_batch
 from overparam.results import Result
@@ -186,14 +186,15 @@ def compute_batch(batch: Batch) -> BatchResult:
         chunks.append(rows)
         if "stop" in rows:
             finished[:] |= rows["stop"].any(axis=1)
-        return bool((finished | ~rows["alive"][:, -1]).all()) and "stop" in rows
+        gone = ~rows["alive"][:, -1] & ~rows.get(COMPANION, rows["alive"] & False)[:, -1]
+        return bool((finished | gone).all()) and "stop" in rows
 
     _, timing = engine.run_chunks(step, engine.stack(carries), engine.stack(data), n_rows,
                                   setting.chunk, on_chunk, cache_key=compile_key(fam, setting))
     rows = {k: np.concatenate([c[k] for c in chunks], axis=1) for k in chunks[0]}
     wall = (time.perf_counter() - t_start) / len(seeds)
     flat = flatten(setting_dict(setting))
-    logged = [k for k in rows if k not in ("t", "alive", "stop")]
+    logged = [k for k in rows if k not in ("t", "alive", "stop", COMPANION)]
     out = []
     for i, (seed, run_id) in enumerate(zip(seeds, batch.run_ids, strict=True)):
         alive = rows["alive"][i]
@@ -205,8 +206,10 @@ def compute_batch(batch: Batch) -> BatchResult:
         # (its huge or non-finite loss kept); the rows after repeat frozen weights.
         last = int(dead[0]) - 1 if dead.size else (int(reached[0]) if reached.size
                                                    else rows["alive"].shape[1] - 1)
-        table = {"step": np.arange(last + 1), "t": rows["t"][i, : last + 1],
-                 **{k: rows[k][i, : last + 1] for k in logged}}
+        comp = np.flatnonzero(~rows[COMPANION][i]) if dead.size and COMPANION in rows else None
+        end = last if comp is None else max(last, comp[0] - 1 if comp.size else alive.size - 1)
+        table = {"step": np.arange(end + 1), "t": rows["t"][i, : end + 1],
+                 **{k: rows[k][i, : end + 1] for k in logged}}
         steps_df = pd.DataFrame(table)
         steps_df.insert(0, "run_id", run_id)
         status, note = ("diverged", f"diverged at step {last}") if dead.size else ("ok", "")
@@ -222,7 +225,7 @@ def compute_batch(batch: Batch) -> BatchResult:
                 status, note = "stalled", why
         with _extreme_values_quietly():
             c, extra, checks = fam.finalize(setting, insts[i], consts[i], steps_df, status)
-        steps_df = steps_df[["run_id", "step", "t", *fam.columns]]
+        steps_df = steps_df[["run_id", "step", "t", *fam.columns, *fam.extra_columns(setting)]]
         record = {
             "run_id": run_id, "experiment": batch.experiment_id, **flat, "seed": seed,
             "status": status, "note": note, "steps_done": int(last if dead.size or reached.size else setting.steps),

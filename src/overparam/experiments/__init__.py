@@ -87,6 +87,7 @@ def _load_all() -> None:
         directional,
         local_pl,
         near_isometry,
+        probe,
         trajectory,
     )
 

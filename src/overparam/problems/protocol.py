@@ -23,11 +23,19 @@ if TYPE_CHECKING:
     from overparam.spec.setting import Setting
 
 
+#: A row's flag of a companion computation (a convex twin, a linearized model) that a family
+#: goes on computing after its run has died: the run's rows then continue while the
+#: companion lives, with the run's own columns NaN there (the family writes them so); the
+#: run's status and ``steps_done`` stay its own.
+COMPANION = "companion_alive"
+
+
 class Prepared(NamedTuple):
     """A batch of seeds ready for the compiled loop: per-seed theory constants (the runs'
     columns), carries and data (stacked by the engine), and the per-seed step
     ``step(carry, data, k) -> (carry, row)``; a row holds ``t``, ``alive`` and the logged
-    columns (and ``stop`` where a family stops runs early)."""
+    columns (and ``stop`` where a family stops runs early, ``COMPANION`` where it continues
+    a companion past the run's death)."""
 
     constants: list[dict[str, Any]]
     carries: list[Any]
@@ -64,6 +72,9 @@ class Family:
     stalled: Callable[[Setting, dict[str, Any], pd.DataFrame], str] = (
         lambda setting, constants, steps: "")
     runtime_fields: Sequence[str] = field(default=("problem.data", "init"))
+    #: Logged columns that depend on the setting (after ``columns``), e.g. one per node of
+    #: a quadrature whose size the spec chooses.
+    extra_columns: Callable[[Setting], tuple[str, ...]] = lambda setting: ()
 
     @property
     def kind(self) -> str:

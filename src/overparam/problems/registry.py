@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from overparam.spec.base import ProblemSpec
 
 #: Built-in kinds; each has overparam.spec.<kind> and overparam.problems.<kind>.
-BUILTIN = ("two_layer_linear", "deep_linear", "linear_classifier", "shallow")
+BUILTIN = ("two_layer_linear", "deep_linear", "linear_classifier", "shallow", "jax_model")
 
 _families: dict[str, Family] = {}
 _specs: dict[str, ProblemSpec] = {}
