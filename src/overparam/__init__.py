@@ -65,8 +65,8 @@ def run(
 def probe(apply: Any, init: Any, data: Any, **options: Any):
     """GD on any pure JAX model ``apply(params, X)`` with ``init(key) -> params``, measured
     at every iterate (sharpness, curvature, PL ratio, NTK, trace, laziness); returns its
-    Result. See ``overparam.probe.api.probe`` for the options and docs/probe.md."""
-    from overparam.probe.api import probe as _probe
+    Result. See ``overparam.generic.api.probe`` for the options and docs/probe.md."""
+    from overparam.generic.api import probe as _probe
 
     return _probe(apply, init, data, **options)
 

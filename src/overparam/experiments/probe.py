@@ -36,7 +36,7 @@ BAND, MOST = (0.8, 1.2), 0.8
 SHARPENING = 1.1
 
 PROBLEM = {
-    "kind": "jax_model", "model": "overparam.probe.models:mlp",
+    "kind": "jax_model", "model": "overparam.generic.models:mlp",
     "model_args": {"widths": [64, 32, 32, 10], "activation": "tanh"},
     "data": {"kind": "digits", "samples": 500},
     "loss": {"kind": "squared", "reduction": "mean"},

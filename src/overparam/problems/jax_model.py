@@ -3,7 +3,7 @@ the theory's measurements at every iterate (docs/probe.md).
 
 Seeds draw their weights with the model's own ``init(key)`` from ``PRNGKey(seed)``; the data
 is the same for every seed. The parameters are flattened once (``ravel_pytree``) so that every
-measurement works on one vector; the step itself is in :mod:`overparam.probe.step`.
+measurement works on one vector; the step itself is in :mod:`overparam.generic.step`.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from overparam import (
     schedules,
 )
 from overparam.errors import SpecError
-from overparam.probe import data as probe_data
-from overparam.probe import models
-from overparam.probe.losses import make_loss
-from overparam.probe.step import COLUMNS, Carry, make_step, slq_columns
+from overparam.generic import data as probe_data
+from overparam.generic import models
+from overparam.generic.losses import make_loss
+from overparam.generic.step import COLUMNS, Carry, make_step, slq_columns
 from overparam.problems.protocol import (
     Family,
     Finalized,

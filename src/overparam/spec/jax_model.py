@@ -2,7 +2,7 @@
 
 A model is named by ``"package.module:attribute"``. Importing it runs its code, so a spec that
 names a module outside overparam is refused unless imports were allowed (``--allow-import``
-on the command line, ``allow_import=True`` in Python); ``overparam.probe.run_probe`` names the
+on the command line, ``allow_import=True`` in Python); ``overparam.probe`` names the
 functions it was handed as ``"python:<name>"`` (registered in the running process).
 """
 
@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, NonNegativeFloat, PositiveInt, model_validator
 
 from overparam.errors import SpecError
-from overparam.spec.base import ProblemSpec, Strict, only
+from overparam.spec.base import FieldError, ProblemSpec, Strict, only
 from overparam.spec.data import Data
 from overparam.spec.imports import imports_allowed
 from overparam.spec.inits import GaussianInit
@@ -92,12 +92,12 @@ class JaxModelProblem(Strict):
         for name in ("model", "init"):
             ref = getattr(self, name)
             if ref is not None and not (REFERENCE.match(ref) or ref.startswith("python:")):
-                raise SpecError(name, f"{ref!r} is not 'module:attribute'")
+                raise FieldError(name, f"{ref!r} is not 'module:attribute'")
         if len(set(self.measure)) != len(self.measure):
-            raise SpecError("measure", "names a measurement twice")
+            raise FieldError("measure", "names a measurement twice")
         for key in self.every:
             if key not in self.measure:
-                raise SpecError(f"every.{key}", f"{key} is not in measure")
+                raise FieldError(f"every.{key}", f"{key} is not in measure")
         return self
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from overparam.errors import SpecError
-from overparam.probe.losses import check_targets
+from overparam.generic.losses import check_targets
 
 
 def digits(spec: Any) -> tuple[np.ndarray, np.ndarray]:

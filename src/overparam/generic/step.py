@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from overparam import _jax  # noqa: F401  (float64)
 from overparam.numerics import lanczos as lz
-from overparam.probe import operators as ops
+from overparam.generic import operators as ops
 from overparam.problems.protocol import alive_after
 from overparam.schedules.base import StepContext
 
@@ -107,10 +107,15 @@ def make_step(problem: Any, apply_flat: Callable, loss_fn: Callable, schedule: A
                 lambda: (nan, nan))
             row.update(hessian_trace=tr, hessian_trace_se=se)
         if "slq" in measure:
+            def quadrature():
+                nodes, weights = lz.slq(hess, lz.rademacher(jax.random.fold_in(key, 2),
+                                                            slq_probes, w.size), iters)
+                pad = ((0, 0), (0, iters - nodes.shape[1]))  # k = min(iters, parameters)
+                return (jnp.pad(nodes, pad, constant_values=jnp.nan),
+                        jnp.pad(weights, pad, constant_values=0.0))
+
             nodes, weights = jax.lax.cond(
-                _due(k, every["slq"]),
-                lambda: lz.slq(hess, lz.rademacher(jax.random.fold_in(key, 2), slq_probes,
-                                                   w.size), iters),
+                _due(k, every["slq"]), quadrature,
                 lambda: (jnp.full((slq_probes, iters), jnp.nan),) * 2)
             for i in range(slq_probes):
                 for j in range(iters):

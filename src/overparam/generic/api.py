@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from overparam.probe import models
+from overparam.generic import models
 
 
 def _write_inputs(out: Path, X: np.ndarray, Y: np.ndarray) -> tuple[Path, Path]:

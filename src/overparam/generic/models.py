@@ -2,7 +2,7 @@
 
 ``"module:attribute"`` is imported (user code only when imports were allowed, see
 ``spec.jax_model``); ``"python:<name>"`` is a function pair registered in this process by
-:func:`register` (what ``overparam.probe.run_probe`` does with the functions it is handed).
+:func:`register` (what ``overparam.probe`` does with the functions it is handed).
 A model is ``apply(params, X) -> outputs`` (params a pytree) with ``init(key) -> params``.
 """
 
