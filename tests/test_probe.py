@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import yaml
 from jax.flatten_util import ravel_pytree
-from probe_models import apply, init
 from typer.testing import CliRunner
 
 import overparam as op
 from overparam.cli import app
 from overparam.errors import SpecError
+from probe_models import apply, init
 
 ETA, STEPS = 0.3, 6
 ALL = ["curvature", "pl_ratio", "sharpness", "trace", "slq", "ntk", "dist_init", "lazy_gap"]

@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 
 from overparam import _jax  # noqa: F401  (float64)
-from overparam.numerics import lanczos as lz
 from overparam.generic import operators as ops
+from overparam.numerics import lanczos as lz
 from overparam.problems.protocol import alive_after
 from overparam.schedules.base import StepContext
 
