@@ -21,7 +21,10 @@ Sections (one invocation runs them all; ``--sections`` picks a subset):
 (h) paper A Fig 1 with the local_pl schedule only (widths 500/1000/4000 × 3 noises × 30
     seeds × 200 steps): ``overparam run`` as a subprocess with a warm compilation cache
     (one untimed run fills it), repeated, against ``numpy_reference.py --schedules local_pl``;
-    the whole grid, and width 500 alone (whole process and per run).
+    the whole grid, and width 500 alone (whole process and per run);
+(i) the generic probe: GD on the edge-of-stability MLP with the sharpness every 10 steps
+    against plain GD steps, and against scipy's ``eigsh`` on jitted Hessian-vector products
+    in a per-seed Python loop (``benchmarks/probe_bench.py``).
 
 Prints one table, one line per measurement with the same columns for every row (median and
 [min–max] over repeats of the times, the ratio against the reference, GFLOP/s, the scaling
@@ -58,12 +61,13 @@ sys.path.insert(0, str(BENCH_DIR))
 
 import deep_linear_bench as dlb  # noqa: E402
 import numpy_reference as ref  # noqa: E402
+import probe_bench as pb  # noqa: E402
 import shallow_bench as sb  # noqa: E402
 
 EXPERIMENT = "local-pl/bound-tightness"
 TARGET_SPEEDUP = 10.0
 SCHEDULES = ref.SCHEDULES
-SECTIONS = ("a", "b", "c", "d", "e", "f", "g", "h")
+SECTIONS = ("a", "b", "c", "d", "e", "f", "g", "h", "i")
 
 
 # --------------------------------------------------------------------------------- config
@@ -872,7 +876,7 @@ def build_table(cfg: Config, res: dict[str, Any]) -> list[dict[str, Any]]:
     makers: dict[str, Callable[[dict[str, Any]], list[dict[str, Any]]]] = {
         "a": lambda r: rows_a(cfg, r), "b": lambda r: rows_b(cfg, r),
         "c": lambda r: rows_c(cfg, r), "d": rows_d, "e": rows_e, "f": rows_f, "g": rows_g,
-        "h": rows_h}
+        "h": rows_h, "i": lambda r: pb.rows_i(r, row, with_values, ratio_of)}
     for key in SECTIONS:
         if key in res:
             rows += makers[key](res[key])
@@ -994,6 +998,9 @@ def section_checks(res: dict[str, Any]) -> dict[str, str]:
         if worst:
             bad["f"] = ("check failed: the NumPy loop's loss after the steps differs from "
                         f"overparam's by more than {sb.AGREEMENT_RTOL:g} (relative): {worst}")
+    if "i" in res and not res["i"]["agreement"]["ok"]:
+        bad["i"] = (f"check failed: overparam's sharpness differs from eigsh's λ_max by "
+                    f"{res['i']['agreement']['max_rel_diff']:.3g} (relative)")
     if "g" in res and not res["g"].get("skipped"):
         off = [k for k, v in res["g"]["agreement_with_local"].items() if not v["same_run_ids"]]
         if off:
@@ -1040,7 +1047,8 @@ def main(argv: list[str] | None = None) -> None:
                                    repeats=cfg.repeats, log=log, set_threads=blas_threads,
                                    numpy_threads=threads),
         "f": lambda: section_f(cfg, threads), "g": lambda: section_g(cfg, tmp),
-        "h": lambda: section_h(cfg, tmp, threads)}
+        "h": lambda: section_h(cfg, tmp, threads),
+        "i": lambda: pb.section_i(cfg.quick, max(cfg.repeats, 2), log)}
     errors: dict[str, str] = {}
     try:
         for key in SECTIONS:
