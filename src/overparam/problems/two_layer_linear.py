@@ -25,6 +25,7 @@ from overparam.inits.two_layer_linear import draw_init
 from overparam.losses import two_layer_linear as losses
 from overparam.memory import two_layer_linear as memory
 from overparam.models import two_layer_linear as tl
+from overparam.numerics import curvature
 from overparam.problems.protocol import (
     Family,
     Finalized,
@@ -43,8 +44,9 @@ from overparam.theory import local_pl as th
 COLUMNS = (
     "loss", "loss_gap", "eta", "grad_norm", "pl_ratio", "mu_t", "K_t", "rho", "K_bar", "rho_bar",
     "sigma_min_T2", "sigma_max_T2", "sigma_min_W", "sigma_max_W", "imbalance_drift",
-    "imbalance_step", "lemma_e2_rhs", "curvature", "bound_local", "bound_global", "bound_const",
-    "rate_this_local", "rate_prior_local", "rho_xu", "n_evals",
+    "imbalance_step", "lemma_e2_rhs", "curvature", "curvature_seg_max", "curvature_seg_min",
+    "bound_local", "bound_global", "bound_const",
+    "rate_this_local", "rate_prior_local", "rho_xu", "xu_a", "n_evals",
 )
 
 TABLE2_KEYS = ("lambda_plus", "lambda_minus", "Delta", "Delta_plus", "Delta_minus", "beta1",
@@ -187,18 +189,11 @@ def initial_carry(inst: Instance, schedule: Schedule, consts: dict[str, Any], pl
     )
 
 
-def _curvature(f, params, g):
-    """⟨g, ∇²f g⟩ / ‖g‖² by a forward-over-reverse Hessian-vector product."""
-    _, hg = jax.jvp(jax.grad(f), (params,), (g,))
-    num = sum(jnp.vdot(a, b) for a, b in zip(g, hg, strict=True))
-    den = sum(jnp.vdot(a, a) for a in g)
-    return num / den
-
-
 def make_step(setting: Setting, schedule: Schedule, plain: bool):
     """The per-seed step: observe iterate t, choose η_t, update; returns (carry, row)."""
     loss_fn = losses.make_loss(setting.problem.loss, setting.problem.ridge)
     nan = jnp.asarray(jnp.nan)
+    quartic = setting.problem.loss == "squared"  # curvature along the step: exact quadratic
 
     def step(carry: Carry, data: dict[str, Any], k: jax.Array):
         X, Y, c = data["X"], data["Y"], data["consts"]
@@ -237,9 +232,11 @@ def make_step(setting: Setting, schedule: Schedule, plain: bool):
             jnp.where(ok, p - eta * g, p) for p, g in zip(params, grads, strict=True)
         )
         tf = carry.step.astype(jnp.float64)
+        curv0, curv_hi, curv_lo = curvature.segment_extremes(total, params, grads, eta, quartic)
         row = {"loss": lval, "loss_gap": gap, "eta": eta, "grad_norm": jnp.sqrt(gn2),
                "pl_ratio": gn2 / (2.0 * gap), "sigma_min_W": smin_W, "sigma_max_W": smax_W,
-               "curvature": _curvature(total, params, grads), "n_evals": n_evals,
+               "curvature": curv0, "curvature_seg_max": curv_hi, "curvature_seg_min": curv_lo,
+               "n_evals": n_evals,
                "bound_const": c["L0"] * c["rho_bar0"] ** tf}
         if plain:
             rho = 1.0 - 2.0 * c["mu"] * eta + c["mu"] * c["K"] * eta**2  # eq 5
@@ -262,6 +259,7 @@ def make_step(setting: Setting, schedule: Schedule, plain: bool):
                 "rate_this_local": th.rate_this_local(c["mu"], c["K"], s2min_T, s2max_T),
                 "rate_prior_local": th.rate_prior_local(c["mu"], c["K"], s2min_T, s2max_T),
                 "rho_xu": th.rho_xu(eta, c["mu"], c["K"], s2min_T, s2max_T, smax_W, gradl_norm),
+                "xu_a": gradl_norm * ctx.W_fro,
             })
             prod_local, prod_global = carry.prod_local * rho, carry.prod_global * rho_bar
         row["bound_local"] = carry.prod_local
