@@ -113,6 +113,7 @@ def test_gd_on_the_population_matches_a_plain_loop(tmp_path):
         assert abs(row["weight_norm"] - np.linalg.norm(w)) < 1e-12
         assert abs(row["cos_theta"] - v @ w / np.linalg.norm(w)) < 1e-12
         assert abs(row["grad_radial"] + w @ g) < 1e-12
+        assert abs(row["grad_norm"] - np.linalg.norm(g)) < 1e-12
         w = w - 0.4 * g
     assert abs(steps["t"].iloc[-1] - 12 * 0.4) < 1e-12
 
@@ -177,6 +178,79 @@ def test_gd_phase_checks_and_marks(tmp_path):
     assert 0 < run["n0"] <= run["n1_thm2"]
     assert set(res.checks["status"]) == {"holds"}
     assert res.steps["phase"].iloc[0] == 1 and res.steps["phase"].iloc[-1] == 3
+
+
+def _hand_lemma(eta, norm_r, cos_r, delta=None, c0=1.0):
+    """Lemma 4 (delta None) or Lemma 5 drawn from a row, by a plain loop over the steps:
+    1 − (1 − cos θ(r)) e^{−B S_n}, S_n = Σ_{k<n} η_k/√(A + Σ_{i≤k} (η_i² [+ Cη_i]))."""
+    A, C = norm_r**2 / c0**2, (0.0 if delta is None else 0.6 / c0**2)
+    B = (1 + cos_r) / np.pi * (1.0 if delta is None else delta / (1 + delta))
+    out, S, acc = [cos_r], 0.0, A
+    for e in eta:
+        acc += e * e + C * e
+        S += e / math.sqrt(acc)
+        out.append(1 - (1 - cos_r) * math.exp(-B * S))
+    return np.array(out)
+
+
+def test_gd_restart_curves_are_lemmas_4_and_5_from_the_restart_row(tmp_path):
+    """Exact GD, N = 1: the restarted curve is Theorem 2's, with w(r) as the start."""
+    early = _run(_spec(eta=0.4, steps=12, restart_step=3), tmp_path, "early")
+    st = early.steps
+    n0 = int(early.runs.iloc[0]["n0"])
+    assert 3 < n0 < 12 and st["cos_theta"].iloc[3] < 0
+    want = _hand_lemma(st["eta"].iloc[3:n0], st["weight_norm"].iloc[3], st["cos_theta"].iloc[3])
+    np.testing.assert_allclose(st["bound_lower_restart"].iloc[3:n0 + 1], want, rtol=1e-13)
+    assert st["bound_lower_restart"].iloc[:3].isna().all()
+    late = _run(_spec(eta=1.0, steps=60, restart_step=40), tmp_path, "late")
+    st, run = late.steps, late.runs.iloc[0]
+    assert 0 <= run["n_lemma5"] < 40
+    want = _hand_lemma(st["eta"].iloc[40:60], st["weight_norm"].iloc[40], st["cos_theta"].iloc[40],
+                       delta=1.0)
+    np.testing.assert_allclose(st["bound_lower_restart"].iloc[41:], want[1:], rtol=1e-13)
+    assert st["bound_lower_restart"].iloc[:41].isna().all()
+    assert st["bound_upper_restart"].isna().all()  # GD has no upper bound
+    checks = late.checks.set_index("check")
+    assert checks.loc["D.gd.restart", "status"] == "holds"
+    steps = st.copy()
+    steps.loc[50, "bound_lower_restart"] = steps.loc[50, "cos_theta"] + 1e-9
+    bad = {r["check"]: r for r in run_checks(runner.plan(_spec(eta=1.0, steps=60,
+                                                               restart_step=40)).settings[0],
+                                             steps, run.to_dict())}
+    assert bad["D.gd.restart"]["first_violation_step"] == 50
+
+
+def test_lemma3_and_prop3_hold_everywhere_and_can_fail(tmp_path):
+    """g ≤ 0.3 and ‖∇L‖ ≤ c0 on every row, for GD and for SGD (the rows measure the
+    population gradient at the iterate); a corrupted row is caught."""
+    spec = _spec({"kind": "sgd", "batch": 64}, eta=0.5, steps=30)
+    res = _run(spec, tmp_path)
+    checks = res.checks.set_index("check")
+    for name in ("D.lemma3.g", "D.prop3.grad"):
+        assert checks.loc[name, "status"] == "holds", name
+        assert checks.loc[name, "n_steps"] == 31
+    assert 0 < checks.loc["D.prop3.grad", "max_ratio"] < 1
+    steps = res.steps.copy()
+    steps.loc[7, "grad_radial"] = 0.3 + 1e-6
+    steps.loc[9, "grad_norm"] = res.runs.iloc[0]["c0"] * (1 + 1e-6)
+    bad = {r["check"]: r for r in run_checks(runner.plan(spec).settings[0], steps,
+                                             res.runs.iloc[0].to_dict())}
+    assert bad["D.lemma3.g"]["first_violation_step"] == 7
+    assert bad["D.prop3.grad"]["first_violation_step"] == 9
+
+
+def test_lemma3_bound_is_the_sup_of_z_over_one_plus_exp_z():
+    """The 0.3 of Lemma 3(i) bounds sup_z z/(1 + e^z) = W(1/e) ≈ 0.2785 (a dense grid): g is
+    the mean of that function of z = y wᵀx, so it can never exceed it, on any data."""
+    z = np.linspace(-50.0, 50.0, 2_000_001)
+    top = np.max(z / (1 + np.exp(z)))
+    assert top == pytest.approx(0.278464542761074, abs=1e-10) and top < 0.3
+    phi = np.linspace(0.0, 2 * np.pi, 400_000, endpoint=False)
+    x = np.stack([np.cos(phi), np.sin(phi)], axis=1)  # U(S¹), v = e_2
+    y = np.where(x[:, 1] >= 0, 1.0, -1.0)
+    g = [np.mean(y * (x @ w) / (1 + np.exp(y * (x @ w))))
+         for w in (np.array([0.3, 1.2]), np.array([0.05, 1.9]), np.array([-2.0, 0.5]))]
+    assert max(g) <= top and max(g) > 0.2  # 0.232 at w = (0.05, 1.9): near the sup
 
 
 # -------------------------------------------------------------------- specs

@@ -13,6 +13,7 @@ import pandas as pd
 
 from overparam.checks.core import inequality, not_applicable
 from overparam.spec import Setting
+from overparam.theory.directional import NORM_RATE
 
 P = "D"
 #: |Lemma 2's two sides| allowed: the population gradient's quadrature is good to ~1e-12.
@@ -133,6 +134,11 @@ def _gd_checks(c: dict, steps: pd.DataFrame, setting) -> list[dict]:
     else:
         rows.append(not_applicable("D.lemma5", P, "Lemma 5 (12)",
                                    "no row with theta <= pi/2 from which (11) holds to the end"))
+    if np.isfinite(steps["bound_lower_restart"].to_numpy()).any():
+        r = setting.problem.restart_step
+        rows.append(_lower("D.gd.restart", "Lemma 4 / 5 from restart_step", steps,
+                           "bound_lower_restart", QUAD_TOL,
+                           note=f"the curve drawn again from row {r}, w({r}) as w(0)"))
     n1 = c["n1_thm2"]
     if n1 >= 0 and n1 < len(steps) - 1:
         sub = steps.iloc[n1:-1]
@@ -145,12 +151,30 @@ def _gd_checks(c: dict, steps: pd.DataFrame, setting) -> list[dict]:
     return rows
 
 
+def _everywhere(c: dict, steps: pd.DataFrame) -> list[dict]:
+    """Lemma 3(i) g(w) ≤ 0.3 and Proposition 3(i) ‖∇L(w)‖ ≤ c0: statements about L at every
+    w, so they are checked on every row of every run, at w_e (whatever moved it: the rows
+    measure the population gradient)."""
+    step = steps["step"].to_numpy()
+    n = step.size
+    norm = steps["weight_norm"].to_numpy()
+    return [
+        inequality("D.lemma3.g", P, "Lemma 3(i)", steps["grad_radial"].to_numpy(),
+                   np.full(n, 0.5 * NORM_RATE), step, atol=QUAD_TOL * np.maximum(1.0, norm),
+                   note="g(w_e) = -w_e^T grad L(w_e) <= 0.3 (sup of z/(1 + e^z) is 0.2785)"),
+        inequality("D.prop3.grad", P, "Prop 3(i)", steps["grad_norm"].to_numpy(),
+                   np.full(n, c["c0"]), step, atol=QUAD_TOL * max(1.0, c["c0"]),
+                   note=f"|grad L(w_e)| <= c0 = {c['c0']:.6g}"),
+    ]
+
+
 def run_checks(setting: Setting, steps: pd.DataFrame, c: dict) -> list[dict]:
     """Verdict rows for one run; ``c`` holds the run's constants and switch time."""
     dyn = setting.problem.dynamics
     rows = [_identity("D.lemma2", "Lemma 2 (5)", steps["grad_tangential"] - steps["lemma2_rhs"],
                       steps, QUAD_TOL * max(1.0, c["c0"]),
                       "population gradient by quadrature vs c0 sin^2(theta)/pi")]
+    rows += _everywhere(c, steps)
     population = getattr(dyn, "gradient", "") == "population"
     if dyn.kind in ("flow", "induced_flow") and population:
         rows += _flow_checks(c, steps, setting)

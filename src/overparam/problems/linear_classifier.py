@@ -4,7 +4,8 @@ One compiled step covers every dynamics: GD on the exact population loss or on a
 sample, SGD (fresh draws or minibatches of a sample), gradient flow on all layers and the
 induced end-to-end flow (14), the flows solved by diffrax between saved times t_k = kη.
 Whatever trains the net, each row measures the iterate against the population loss: the
-angle to v, ‖w_e‖, L, and the two parts of ∇L(w_e) of Lemma 2 and eq (7).
+angle to v, ‖w_e‖, L, the two parts of ∇L(w_e) of Lemma 2 and eq (7), and ‖∇L(w_e)‖
+(Prop. 3).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from overparam.theory import directional_curves as curves
 #: Columns the compiled step writes (besides step, t).
 LOOP_COLUMNS = (
     "cos_theta", "theta", "weight_norm", "loss", "loss_sample", "grad_tangential", "grad_radial",
-    "balance_drift", "eta", "cond11_lhs", "eq10_residual",
+    "grad_norm", "balance_drift", "eta", "cond11_lhs", "eq10_residual",
 )
 #: Columns derived after the run: Lemma 2's right side, the phase, the bound curves.
 DERIVED_COLUMNS = (
@@ -226,6 +227,7 @@ def make_step(setting: Setting, dist: spherical.Spherical, N: int):
             "loss_sample": loss_s,
             "grad_tangential": -(data["v"] @ g - (data["v"] @ wbar) * (wbar @ g)),
             "grad_radial": -(w @ g),
+            "grad_norm": jnp.linalg.norm(g),
             "balance_drift": nan if induced else model.balance_drift(params),
             "eta": eta,
             "cond11_lhs": nan if flow else jnp.linalg.norm(w_next) + along,

@@ -1,5 +1,6 @@
 """Paper D's theorems drawn on one run's trace: the switch time T, GD's phase marks, and the
-lower/upper bound curves of Thm 1, Prop 4, Thm 3, Lemmas 4, 5 and 8 (columns of steps)."""
+lower/upper bound curves of Thm 1, Prop 4, Thm 3, Lemmas 4, 5 and 8 (columns of steps), from
+row 0 and again from ``restart_step`` (the flows' and exact GD's alike)."""
 
 from __future__ import annotations
 
@@ -64,16 +65,21 @@ def _gd_marks(c: dict, steps, eta: np.ndarray) -> dict[str, int]:
     return out
 
 
-def _gd_bounds(c: dict, steps, marks: dict, delta: float) -> np.ndarray:
-    """Lemma 4 until cos θ ≥ 0, then Lemma 5 from the row where (11) holds for good."""
+def _gd_bounds(c: dict, steps, marks: dict, delta: float, start: int = 0) -> np.ndarray:
+    """Theorem 2's curve drawn from row ``start`` (Lemmas 4 and 5 applied to the run that
+    starts there, with w(start) as its w(0) and η_start, η_start+1, … as its steps): Lemma 4
+    while cos θ < 0, up to the first row at or after ``start`` with cos θ ≥ 0 (included),
+    then Lemma 5 from the first such row from which (11) holds for good."""
     eta = steps["eta"].to_numpy()
     cos, norm, theta = (steps[k].to_numpy() for k in ("cos_theta", "weight_norm", "theta"))
     out = np.full(cos.size, np.nan)
-    if cos[0] < 0:
-        stop = marks["n0"] if marks["n0"] >= 0 else cos.size - 1
-        lb = th.lemma4_lower(eta[:stop], c["c0"], norm[0], theta[0])
-        out[: stop + 1] = lb
-    s = _lemma5_start(marks)
+    later = np.flatnonzero(cos[start:] >= 0)
+    n0 = start + int(later[0]) if later.size else -1
+    if cos[start] < 0:
+        stop = n0 if n0 >= 0 else cos.size - 1
+        out[start: stop + 1] = th.lemma4_lower(eta[start:stop], c["c0"], norm[start],
+                                               theta[start])
+    s = _lemma5_start({**marks, "n0": n0})
     if s >= 0:  # row s is the curve's own start (equality); Lemma 4 keeps rows up to n0
         out[s + 1:] = th.lemma5_lower(eta[s:-1], c["c0"], norm[s], theta[s], delta)[1:]
     return out
@@ -110,9 +116,12 @@ def derive(setting: Setting, c: dict, steps) -> dict[str, Any]:
             phase[extra["n_lemma5"]:] = 3.0
         phase[steps["cos_theta"].to_numpy() < 0] = 1.0
         steps["phase"] = phase
-        for col in ("bound_upper", "norm_lower", "norm_upper", "bound_lower_restart",
-                    "bound_upper_restart"):
+        for col in ("bound_upper", "norm_lower", "norm_upper", "bound_upper_restart"):
             steps[col] = nan
+        r = prob.restart_step
+        restart = r is not None and r < t.size
+        steps["bound_lower_restart"] = (_gd_bounds(c, steps, marks, prob.delta, r) if restart
+                                        else nan)
         return extra
     lo, hi, nlo, nhi = _flow_bounds(c, t, 0, T_row, norm, theta)
     steps["bound_lower"], steps["bound_upper"] = lo, hi
