@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 import overparam as op
 from overparam.cli import app
 from overparam.errors import SpecError
+from overparam.generic.api import slq_table
 from probe_models import apply, init
 
 ETA, STEPS = 0.3, 6
@@ -111,6 +112,10 @@ def test_slq_columns_are_a_quadrature_of_the_hessian(result):
     assert (weights.reshape(len(s), 2, 40)[:, :, 36:] == 0).all()
     # with k = P the extreme nodes are the extreme eigenvalues
     np.testing.assert_allclose(np.nanmax(nodes, axis=1), s["sharpness"], rtol=1e-7)
+    long = slq_table(s)  # the long form: padding dropped, one row per node
+    assert len(long) == len(s) * 2 * 36 and long["weight"].between(0, 1).all()
+    figures = {p.name for p in (result.path / "figures").glob("*.png")}
+    assert {"probe_loss.png", "probe_sharpness.png", "probe_spectrum.png"} <= figures
 
 
 def test_local_pl_step_is_eq19_with_the_curvature(tmp_path):

@@ -16,6 +16,9 @@ from typing import Any
 import numpy as np
 
 from overparam.generic import models
+from overparam.generic.figures import slq_table
+
+__all__ = ["probe", "slq_table"]
 
 
 def _write_inputs(out: Path, X: np.ndarray, Y: np.ndarray) -> tuple[Path, Path]:

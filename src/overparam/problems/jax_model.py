@@ -158,15 +158,11 @@ def memory(setting: Any, base_dir: Path) -> list[Term]:
 
 
 def figure(root: Path, runs: Any, steps: Any) -> list[str]:
-    """A user spec's figure: the loss per setting, with the linearized model's when
-    measured (see ``experiments.probe`` for the sharpness figure)."""
-    from overparam.plots import curves_figure
+    """A user spec's figures: the loss (and the linearized model's), the sharpness against
+    2/η and the SLQ spectral density, where measured."""
+    from overparam.generic.figures import default_figures
 
-    def lin(grp: Any) -> tuple[str, str]:
-        return "lin_loss", "linearized model"
-
-    return curves_figure(root, runs, steps, ("loss", "loss"), lin,
-                         ylabel="log10 loss", title="GD on the model", name="probe_loss")
+    return default_figures(root, runs, steps)
 
 
 def extra_columns(setting: Any) -> tuple[str, ...]:
