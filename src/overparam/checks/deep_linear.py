@@ -1,6 +1,10 @@
 """Paper C's checkable statements on one run: the twin's rates (3)/(4), Theorem 2's
-trajectory comparison (12a)–(12c) and Lemma 5 with the measured τ, the rates of
-Theorems 1 and 4, and the distance from bad saddles (§4.5).
+trajectory comparison (12a)–(12c) and Lemma 5 with the measured τ (as stated, and with the
+constants 14τ, 7τ that Lemma 6's proof derives), Corollary 3, the rates of Theorems 1 and
+4, and the distance from bad saddles (§4.5).
+
+The twin's checks read every row it was computed on (after a diverged network too), the
+network's only the rows that observe the network.
 
 Theorems 1, 2 and 4 need n_min ≥ C·(…) with a constant C the paper does not give; their
 checks are evaluated as stated, so a violation at small width says where the claim fails.
@@ -43,31 +47,81 @@ def _theorem2_blocker(c: dict, tau_sup: np.ndarray) -> str:
     return ""
 
 
+#: Theorem 2 with the constants of Lemma 6's proof (14τ, 7τ), before its relabelling.
+PROOF_FORMS = (("C.thm2.12a_proof", "(12a), Lemma 6's proof"),
+               ("C.thm2.12b_proof", "(12b), Lemma 6's proof"),
+               ("C.thm2.12c_proof", "(12c), Lemma 6's proof"))
+
+
+def _proof_forms(steps: pd.DataFrame, c: dict, why: str, fl, flt) -> list[dict]:
+    """(12a)–(12c) with 14τ/(1 − q) and (q + 7τ)^t, on the rows t where q + 7τ_sup(t) < 1:
+    the proof at t uses τ only on the transitions before t, so those rows are a prefix on
+    which it applies; none of them (from t = 1): not applicable."""
+    if why:
+        return [not_applicable(k, P, e, why) for k, e in PROOF_FORMS]
+    rate = steps["rate_lemma5"].to_numpy()
+    keep = rate < 1.0
+    if not keep.any():
+        top = float(np.nanmin(rate)) if np.isfinite(rate).any() else np.nan
+        why = (f"q + 7 tau = {top:.3g} >= 1 from t = 1 (q = {c['q']:.3g}, tau = "
+               f"{c['tau_max']:.3g}): Lemma 6's proof needs q + 7 tau < 1")
+        return [not_applicable(k, P, e, why) for k, e in PROOF_FORMS]
+    part, step = steps[keep], steps["step"].to_numpy()[keep]
+    note = (f"14 tau, 7 tau as the proof derives them, tau = running sup of the measured tau; "
+            f"rows with q + 7 tau < 1: t <= {int(step.max())} of {len(steps)}")
+    d_floor = 1e-13 * c["e0"]
+    lhs = (("deviation_X", d_floor), ("loss_diff", (fl + flt)[keep]), ("loss_gap", fl[keep]))
+    return [inequality(k, P, e, part[col], part["bound_" + k.split(".")[-1]], step, atol=tol,
+                       note=note)
+            for (k, e), (col, tol) in zip(PROOF_FORMS, lhs, strict=True)]
+
+
 #: §4.5's printed inequality is wrong (errata C3); C.sec45.ineq_nN checks the corrected one.
 SEC45_AS_PRINTED = {"erratum": "C3", "corrected_by": "C.sec45.ineq_nN"}
+
+
+def _cor3(steps: pd.DataFrame, c: dict, why: str, fl) -> dict:
+    """(13): E_DLN(t) ≤ 3β(1 − 4κ/(1 + κ)² + τ)^t e0 at η = 2n_N/((α + β)N), as printed
+    (relabelled τ; with the proof's 7τ it is C.thm2.12c_proof, since q = 1 − 4κ/(1 + κ)²)."""
+    if why:
+        return not_applicable("C.cor3.13", P, "(13)", why)
+    k = c["kappa"]
+    rate = 1.0 - 4.0 * k / (1.0 + k) ** 2 + steps["tau_sup"].to_numpy()
+    t = steps["step"].to_numpy(float)
+    return inequality("C.cor3.13", P, "(13)", steps["loss_gap"], 3.0 * c["beta"] * rate**t * c["e0"],
+                      steps["step"].to_numpy(), atol=fl,
+                      note=f"1 - 4 kappa/(1 + kappa)^2 = {1.0 - 4.0 * k / (1.0 + k) ** 2:.6g}; tau "
+                           "relabelled as printed (Lemma 6's proof: 7 tau, C.thm2.12c_proof)")
 
 
 def run_checks(setting: Setting, steps: pd.DataFrame, c: dict) -> list[dict]:
     """Verdict rows for one run; ``c`` holds the run's constants (theory_constants + tau_max)."""
     # Rate bounds are identities at t = 0; their tightness is read from t >= 1.
-    full, steps = steps, steps[steps["step"] >= 1]
-    step = steps["step"].to_numpy()
-    t = step.astype(float)
-    E, Et = steps["loss_gap"].to_numpy(), steps["loss_gap_twin"].to_numpy()
-    fl, flt = _floors(steps, c)
+    net = np.isfinite(steps["eta"].to_numpy(float))  # rows that observe the network
+    full, steps = steps[net], steps[steps["step"] >= 1]
+    tw = steps[np.isfinite(steps["loss_twin"].to_numpy(float))]  # the twin's own rows
     rows: list[dict] = []
     stable = c["eta_star"] < 2.0 / c["beta"]
     twin = (("C.eq3.twin", "eq 3"), ("C.eq4.twin", "eq 4"), ("C.lemma5.twin", "Lemma 5, tau = 0"))
     if stable:
-        rows.append(inequality("C.eq3.twin", P, "eq 3", Et, steps["bound_eq3"], step, atol=flt,
-                               note=f"rate 1 - 2 alpha eta*(1 - beta eta*/2) = {c['rate_eq3']:.6g}"))
-        rows.append(inequality("C.eq4.twin", P, "eq 4", Et, steps["bound_eq4"], step, atol=flt,
-                               note=f"q = {c['q']:.6g}"))
-        rows.append(inequality("C.lemma5.twin", P, "Lemma 5, tau = 0", steps["dist_twin_X"],
-                               c["q"] ** t * c["e0"], step, atol=1e-13 * c["e0"]))
+        step_tw = tw["step"].to_numpy()
+        flt_tw = _floors(tw, c)[1]
+        rows.append(inequality("C.eq3.twin", P, "eq 3", tw["loss_gap_twin"], tw["bound_eq3"],
+                               step_tw, atol=flt_tw, note=f"rate 1 - 2 alpha eta*(1 - beta "
+                                                          f"eta*/2) = {c['rate_eq3']:.6g}"))
+        rows.append(inequality("C.eq4.twin", P, "eq 4", tw["loss_gap_twin"], tw["bound_eq4"],
+                               step_tw, atol=flt_tw, note=f"q = {c['q']:.6g}"))
+        rows.append(inequality("C.lemma5.twin", P, "Lemma 5, tau = 0", tw["dist_twin_X"],
+                               c["q"] ** step_tw.astype(float) * c["e0"], step_tw,
+                               atol=1e-13 * c["e0"]))
     else:
         why = f"eta* = {c['eta_star']:.3g} >= 2/beta: GD on the convex problem need not converge"
         rows.extend(not_applicable(k, P, e, why) for k, e in twin)
+    steps = steps[np.isfinite(steps["eta"].to_numpy(float))]  # the network's rows from here
+    step = steps["step"].to_numpy()
+    t = step.astype(float)
+    E = steps["loss_gap"].to_numpy()
+    fl, flt = _floors(steps, c)
     tau_sup = steps["tau_sup"].to_numpy()
     why = _theorem2_blocker(c, tau_sup)
     thm2 = (("C.thm2.12a", "(12a)"), ("C.thm2.12b", "(12b)"), ("C.thm2.12c", "(12c)"),
@@ -85,7 +139,10 @@ def run_checks(setting: Setting, steps: pd.DataFrame, c: dict) -> list[dict]:
                                note=note))
         rows.append(inequality("C.lemma5", P, "Lemma 5", steps["dist_X"], steps["bound_lemma5"],
                                step, atol=d_floor, note=note))
+    rows.extend(_proof_forms(steps, c, why, fl, flt))
     eta_rule = setting.schedule.eta
+    if eta_rule == "cor3":
+        rows.append(_cor3(steps, c, why, fl))
     if eta_rule == "thm1":
         eps = setting.schedule.eps
         rate = 1.0 - (1.0 - eps) / c["kappa"]

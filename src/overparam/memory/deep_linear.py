@@ -32,6 +32,7 @@ def terms(setting: Setting, base_dir: Path) -> list[Term]:
     k = min(n0, samples)
     terms = [
         Term("weights W_1 … W_N", size, params, PARAM_COPIES),
+        Term("initial weights W_i(0) (the per-layer movement)", size, params, 2.0),
         # chains from the thin side: min(n0, nN) rows or columns per layer
         Term("partial products", size, min(n0, nN) * sum(widths), 3.0),
         Term("data X, Y, basis U, W*", data_field(prob.data),

@@ -5,6 +5,10 @@ from the output side (n_N rows), otherwise from the input side (n_0 columns), so
 costs O(min(n_0, n_N)·Σ n_j n_{j−1}) and never multiplies two width×width matrices.
 The one diagnostic that needs such products, σ_min(W_{N−1:2}), runs every
 ``sigma_min_inner_every`` steps.
+
+The twin has its own divergence flag: when the network diverges, its rows go on as long as
+the twin lives, with the network's columns NaN (``eta`` included: the rows where ``eta`` is
+finite are the network's), so the twin is computed and drawn to its own end.
 """
 
 from __future__ import annotations
@@ -47,11 +51,18 @@ from overparam.theory import deep_linear as th
 LOOP_COLUMNS = (
     "loss", "loss_gap", "loss_twin", "loss_gap_twin", "loss_diff", "deviation_X", "dist_X",
     "dist_twin_X", "tau_prev", "sigma_min_inner", "sigma_nN_inner", "sec45_rhs", "grad_norm_X", "eta",
+    "move_max", "move_sum", "move_first", "move_last", "move_inner_max", "twin_alive",
 )
+#: The network's own columns (NaN on the rows after its last iterate, where only the twin goes on).
+NET_COLUMNS = tuple(c for c in LOOP_COLUMNS if c not in ("loss_twin", "loss_gap_twin",
+                                                         "dist_twin_X", "twin_alive"))
+#: The twin's columns (NaN after the row where the twin's loss fails the divergence rule).
+TWIN_COLUMNS = ("loss_twin", "loss_gap_twin", "dist_twin_X")
 #: Columns derived after the run from the logged ones (τ, its running sup, bound curves).
 DERIVED_COLUMNS = (
     "tau", "tau_sup", "bound_12a", "bound_12b", "bound_12c", "bound_lemma5", "bound_eq3",
-    "bound_eq4", "bound_thm1",
+    "bound_eq4", "bound_thm1", "rate_lemma5", "bound_12a_proof", "bound_12b_proof",
+    "bound_12c_proof",
 )
 COLUMNS = tuple(c for c in LOOP_COLUMNS if c != "tau_prev") + DERIVED_COLUMNS
 
@@ -111,7 +122,8 @@ def theory_constants(setting: Setting, inst: Instance) -> dict[str, float]:
     V0 = inst.V0
     loss = deep_losses.make_loss(prob.loss, prob.ridge)
     L0 = float(loss(jnp.asarray(V0), jnp.asarray(inst.X), jnp.asarray(inst.Y), jnp.asarray(lc.U)))
-    eta = sched.scale * th.eta_choice(sched.eta, widths, lc.beta, lc.lam_max, sched.c, sched.eps)
+    eta = sched.scale * th.eta_choice(sched.eta, widths, lc.beta, lc.lam_max, sched.c, sched.eps,
+                                      lc.alpha)
     eta_star = N * eta / widths[-1]
     try:
         region = th.region_constants(inst.Ws, widths, lc.U)
@@ -126,6 +138,7 @@ def theory_constants(setting: Setting, inst: Instance) -> dict[str, float]:
         "lam_max": lc.lam_max, "lam_min_plus": lc.lam_min_plus, "L_star": lc.L_star,
         "eta": eta, "eta_star": eta_star, "eta1": th.eta1(widths, lc.beta),
         "eta0_thm4": th.eta0_thm4(widths, lc.beta, sched.c) if sched.eta == "thm4" else math.nan,
+        "eta_cor3": th.eta_cor3(widths, lc.alpha, lc.beta),
         "q": float(th.q_rate(lc.alpha, lc.beta, eta_star)),
         "rate_eq3": th.rate_eq3(lc.alpha, lc.beta, eta_star), "rate_thm1": 1.0 - 1.0 / lc.kappa,
         "L0": L0, "E0": max(L0 - lc.L_star, 0.0), "e0": e0,
@@ -148,16 +161,30 @@ class Carry(NamedTuple):
     t: jax.Array
     alive: jax.Array
     sched: Any  # the schedule's state
+    twin_alive: jax.Array  # the twin has not diverged (the network may have)
 
 
 def initial_carry(inst: Instance, schedule: Schedule, consts: dict[str, Any]) -> Carry:
     params = tuple(jnp.asarray(W) for W in inst.Ws)
     V0 = inst.V0
     nan = jnp.asarray(jnp.nan)
-    return Carry(params=params, twin=jnp.asarray(V0), pred=jnp.full(V0.shape, jnp.nan),
-                 dist_prev=nan, t=jnp.zeros(()), alive=jnp.ones((), bool),
-                 # the named step sizes (thm1, thm4, data_norm) are resolved into eta
-                 sched=schedule.init({**consts, "eta0": consts["eta"]}))
+    return Carry(params=params, twin=jnp.asarray(V0),
+                 pred=jnp.full(V0.shape, jnp.nan), dist_prev=nan, t=jnp.zeros(()),
+                 alive=jnp.ones((), bool),
+                 # the named step sizes (thm1, thm4, cor3, data_norm) are resolved into eta
+                 sched=schedule.init({**consts, "eta0": consts["eta"]}),
+                 twin_alive=jnp.ones((), bool))
+
+
+def movement(params, params0) -> dict[str, jax.Array]:
+    """‖W_i(t) − W_i(0)‖_F per layer, summarized with a fixed number of columns for any depth:
+    the largest and the sum over layers, the first and last layer (their shapes differ from
+    the hidden ones) and the largest hidden-to-hidden layer (NaN for N = 2)."""
+    moves = jnp.stack([jnp.sqrt(jnp.sum((W - W0) ** 2))
+                       for W, W0 in zip(params, params0, strict=True)])
+    inner = jnp.max(moves[1:-1]) if moves.shape[0] > 2 else jnp.asarray(jnp.nan)
+    return {"move_max": jnp.max(moves), "move_sum": jnp.sum(moves), "move_first": moves[0],
+            "move_last": moves[-1], "move_inner_max": inner}
 
 
 def make_step(setting: Setting, schedule: Schedule, widths: list[int]):
@@ -185,7 +212,8 @@ def make_step(setting: Setting, schedule: Schedule, widths: list[int]):
                                                 lambda p: nan3, carry.params)
         else:
             sig, sig_nN, sig_rhs = nan3
-        ok = alive_after(carry.alive, lval, c["diverge_at"], ltw)
+        ok = alive_after(carry.alive, lval, c["diverge_at"])
+        twin_ok = alive_after(carry.twin_alive, ltw, c["diverge_at"])
         eta, _, sched = schedule.step(carry.sched, StepContext(t=k))
         eta_s = c["eta_star"]
         new_params = tuple(jnp.where(ok, W - eta * G, W)
@@ -197,14 +225,23 @@ def make_step(setting: Setting, schedule: Schedule, widths: list[int]):
             "dist_X": dist, "dist_twin_X": x_norm2(carry.twin - Ws_star),
             "tau_prev": jnp.sqrt(x_norm2(V - carry.pred)) / carry.dist_prev,
             "sigma_min_inner": sig, "sigma_nN_inner": sig_nN, "sec45_rhs": sig_rhs, "grad_norm_X": jnp.sqrt(x_norm2(gV)), "eta": eta,
+            **movement(carry.params, data["W0"]), "twin_alive": twin_ok,
         }
         row = {key: jnp.asarray(v, jnp.float64) for key, v in row.items()}
+        for key in NET_COLUMNS:  # past the network's last iterate only the twin is logged
+            row[key] = jnp.where(carry.alive, row[key], jnp.nan)
+        for key in TWIN_COLUMNS:
+            row[key] = jnp.where(carry.twin_alive, row[key], jnp.nan)
+        for key in ("loss_diff", "deviation_X"):
+            row[key] = jnp.where(carry.twin_alive, row[key], jnp.nan)
         row["t"] = carry.t
         row["alive"] = carry.alive
+        row["companion_alive"] = carry.twin_alive
         new = Carry(
-            params=new_params, twin=jnp.where(ok, carry.twin - eta_s * gtw, carry.twin),
-            pred=V - eta_s * gV, dist_prev=jnp.sqrt(dist), t=carry.t + jnp.where(ok, eta, 0.0),
-            alive=ok, sched=sched,
+            params=new_params, twin=jnp.where(twin_ok, carry.twin - eta_s * gtw, carry.twin),
+            pred=V - eta_s * gV, dist_prev=jnp.sqrt(dist),
+            t=carry.t + jnp.where(ok | twin_ok, eta, 0.0), alive=ok, sched=sched,
+            twin_alive=twin_ok,
         )
         return new, row
 
@@ -217,7 +254,7 @@ def prepare(setting: Setting, insts: list[Instance]) -> Prepared:
     consts = [theory_constants(setting, inst) for inst in insts]
     schedule = schedules.build(setting.schedule)
     carries = [initial_carry(inst, schedule, c) for inst, c in zip(insts, consts, strict=True)]
-    data = [{"X": i.X, "Y": i.Y, "U": i.lc.U, "W_star": i.lc.W_star,
+    data = [{"X": i.X, "Y": i.Y, "U": i.lc.U, "W_star": i.lc.W_star, "W0": tuple(i.Ws),
              "consts": {**{k: np.float64(c[k]) for k in LOOP_CONSTS},
                         "diverge_at": np.float64(divergence_threshold(setting, c["L0"]))}}
             for i, c in zip(insts, consts, strict=True)]
@@ -232,13 +269,29 @@ def derive(steps: Any, c: dict[str, Any]) -> None:
     sup = np.fmax.accumulate(np.nan_to_num(tau_prev, nan=0.0))
     steps["tau_sup"] = sup
     q, e0, beta = c["q"], c["e0"], c["beta"]
-    steps["bound_12a"] = np.asarray(th.bound_12a(sup, q, t, e0))
-    steps["bound_12b"] = np.asarray(th.bound_12b(sup, q, t, e0, beta))
-    steps["bound_12c"] = np.asarray(th.bound_12c(sup, q, t, e0, beta))
-    steps["bound_lemma5"] = np.asarray(th.bound_lemma5(sup, q, t, e0))
+    net = network_rows(steps)
+
+    def on_net(values) -> np.ndarray:  # the network's bounds: NaN on the twin-only rows
+        return np.where(net, np.asarray(values, float), np.nan)
+
+    steps["tau_sup"] = on_net(sup)
+    steps["bound_12a"] = on_net(th.bound_12a(sup, q, t, e0))
+    steps["bound_12b"] = on_net(th.bound_12b(sup, q, t, e0, beta))
+    steps["bound_12c"] = on_net(th.bound_12c(sup, q, t, e0, beta))
+    steps["bound_lemma5"] = on_net(th.bound_lemma5(sup, q, t, e0))
     steps["bound_eq3"] = c["E0"] * c["rate_eq3"] ** t
     steps["bound_eq4"] = 0.5 * beta * q**t * e0
-    steps["bound_thm1"] = c["E0"] * c["rate_thm1"] ** t
+    steps["bound_thm1"] = on_net(c["E0"] * c["rate_thm1"] ** t)
+    steps["rate_lemma5"] = on_net(q + 7.0 * sup)
+    steps["bound_12a_proof"] = on_net(th.bound_12a_proof(sup, q, t, e0))
+    steps["bound_12b_proof"] = on_net(th.bound_12b_proof(sup, q, t, e0, beta))
+    steps["bound_12c_proof"] = on_net(th.bound_12c_proof(sup, q, t, e0, beta))
+
+
+def network_rows(steps: Any) -> np.ndarray:
+    """The rows that observe the network (its step size is logged there); the rows after a
+    diverged network's last iterate carry only the twin."""
+    return np.isfinite(steps["eta"].to_numpy(float))
 
 
 def finalize(setting: Setting, inst: Instance, c: dict[str, Any], steps: Any,
@@ -248,11 +301,25 @@ def finalize(setting: Setting, inst: Instance, c: dict[str, Any], steps: Any,
     tau = steps["tau"].to_numpy()
     c = dict(c)
     c["tau_max"] = float(np.nanmax(tau)) if np.isfinite(tau).any() else math.nan
-    c["thm1_eps"] = thm1_eps(steps["loss_gap"].to_numpy(), c["kappa"])
+    net = steps[network_rows(steps)]
+    c["thm1_eps"] = thm1_eps(net["loss_gap"].to_numpy(), c["kappa"])
     checks = [] if status == "failed" else run_checks(setting, steps, c)
-    extra = {"final_loss": float(steps["loss"].iloc[-1]),
-             "final_loss_gap": float(steps["loss_gap"].iloc[-1])}
+    last = net.iloc[-1] if len(net) else steps.iloc[-1]
+    extra = {"final_loss": float(last["loss"]), "final_loss_gap": float(last["loss_gap"]),
+             **twin_record(steps)}
     return Finalized(c, extra, checks)
+
+
+def twin_record(steps: Any) -> dict[str, Any]:
+    """The twin's own outcome: ``twin_status`` ok or diverged (its loss failed the divergence
+    rule at ``twin_steps_done``, the last row it was computed on), its final loss gap."""
+    alive = steps["twin_alive"].to_numpy(float)
+    rows = np.flatnonzero(np.isfinite(steps["loss_twin"].to_numpy(float)))
+    dead = np.flatnonzero(alive == 0.0)
+    last = int(dead[0]) if dead.size else (int(rows[-1]) if rows.size else 0)
+    return {"twin_status": "diverged" if dead.size else "ok",
+            "twin_steps_done": int(steps["step"].iloc[last]),
+            "final_loss_gap_twin": float(steps["loss_gap_twin"].iloc[last])}
 
 
 def thm1_eps(E: np.ndarray, kappa: float) -> float:
@@ -281,8 +348,8 @@ def stalled(setting: Setting, c: dict[str, Any], steps: Any) -> str:
 
 
 def memory_terms(setting: Setting, base_dir: Path) -> list[Term]:
-    """The arrays of one seed, and the logged rows (the loop's columns, t, alive)."""
-    return memory.terms(setting, base_dir) + rows_terms(setting, len(LOOP_COLUMNS) + 2)
+    """The arrays of one seed, and the logged rows (the loop's columns, t, both alive flags)."""
+    return memory.terms(setting, base_dir) + rows_terms(setting, len(LOOP_COLUMNS) + 3)
 
 
 def figure(root: Path, runs: Any, steps: Any) -> list[str]:

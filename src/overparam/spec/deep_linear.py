@@ -97,7 +97,7 @@ def fit(problem: DeepLinear, init: Any, schedule: Any) -> None:
     only("schedule.kind", schedule.kind, ("constant",), "deep_linear")
     if isinstance(schedule.eta, str) and schedule.eta not in DEEP_ETAS:
         raise SpecError("schedule.eta", f"{schedule.eta} is not deep_linear's; give a number, "
-                        "thm1, thm4 or data_norm")
+                        "thm1, thm4, data_norm or cor3")
     only("init.kind", init.kind, ("gaussian", "orthogonal", "balanced", "npy"), "deep_linear")
     if init.kind == "gaussian" and init.p is not None:
         raise SpecError("init.p", "deep_linear's gaussian init takes std (default 1)")

@@ -16,17 +16,18 @@ from overparam.spec.base import Strict
 
 EtaChoice = PositiveFloat | Literal["eta_max"]
 #: Named step sizes of the deep linear network (paper C): n_N/(βN) (Thm 1),
-#: (1 − eps)·2n_N/(e^{2c}βN) (Thm 4–6), n_N/(N‖X‖²) (App. G).
-DEEP_ETAS = ("thm1", "thm4", "data_norm")
+#: (1 − eps)·2n_N/(e^{2c}βN) (Thm 4–6), n_N/(N‖X‖²) (App. G), 2n_N/((α + β)N) (Cor. 3).
+DEEP_ETAS = ("thm1", "thm4", "data_norm", "cor3")
 
 
 class ConstantSchedule(Strict):
     """η_t = eta: a number, paper A's η_max (Thm 3.2; bound curve eq 17), for the deep
-    linear network thm1, thm4 (with c and eps) or data_norm, for the shallow network thm2
+    linear network thm1, thm4 (with c and eps), data_norm or cor3, for the shallow network thm2
     (eq 13 with its constant) or ntk (1/(β_f λ_max) of the NTK at init)."""
 
     kind: Literal["constant"]
-    eta: PositiveFloat | Literal["eta_max", "thm1", "thm4", "data_norm", "thm2", "ntk"] = Field(
+    eta: PositiveFloat | Literal["eta_max", "thm1", "thm4", "data_norm", "cor3", "thm2",
+                                 "ntk"] = Field(
         "eta_max", validation_alias=AliasChoices("eta", "eta0"))
     c: float = Field(0.5, gt=0, lt=1)
     d: float = Field(1.01, gt=1)

@@ -56,9 +56,39 @@ def bound_lemma5(tau, q, t, e0):
     return (q + 7.0 * tau) ** t * e0
 
 
+# Theorem 2 as Lemma 6's proof derives it, before its last line replaces 14τ and 7τ by τ.
+# With τ the constant of (16) measured on a run, that relabelling is not what the proof
+# shows; these are the bounds it does show. They need q + 7τ < 1 (Lemma 5's contraction,
+# which the proof uses for V(t)); where it fails they are NaN.
+def D_proof(tau, q, t):
+    """min{14τ/(1 − q), 2(q + 7τ)^t}: Lemma 6's proof of (18a)."""
+    return jnp.minimum(14.0 * tau / (1.0 - q), 2.0 * (q + 7.0 * tau) ** t)
+
+
+def _where_proof_applies(value, tau, q):
+    return jnp.where(q + 7.0 * tau < 1.0, value, jnp.nan)
+
+
+def bound_12a_proof(tau, q, t, e0):
+    """(12a) as proved: ‖V(t) − W(t)‖²_X ≤ min{14τ/(1 − q), 2(q + 7τ)^t} e0."""
+    return _where_proof_applies(D_proof(tau, q, t) * e0, tau, q)
+
+
+def bound_12b_proof(tau, q, t, e0, beta):
+    """(12b) as proved: |E_DLN(t) − E(t)| ≤ β(q^{t/2}√D + D/2) e0 with D = ``D_proof``."""
+    d = D_proof(tau, q, t)
+    return _where_proof_applies(beta * (q ** (0.5 * t) * jnp.sqrt(d) + 0.5 * d) * e0, tau, q)
+
+
+def bound_12c_proof(tau, q, t, e0, beta):
+    """(12c) as proved: E_DLN(t) ≤ 3β(q + 7τ)^t e0."""
+    return _where_proof_applies(3.0 * beta * (q + 7.0 * tau) ** t * e0, tau, q)
+
+
 def eta_choice(choice: float | str, widths: Sequence[int], beta: float, x_norm2: float,
-               c: float, eps: float) -> float:
-    """The deep network's step size η for a schedule's ``eta`` (a number or a paper C rule)."""
+               c: float, eps: float, alpha: float = math.nan) -> float:
+    """The deep network's step size η for a schedule's ``eta`` (a number or a paper C rule;
+    ``cor3`` needs α)."""
     N, nN = len(widths) - 1, widths[-1]
     if choice == "thm1":
         return nN / (beta * N)
@@ -66,7 +96,15 @@ def eta_choice(choice: float | str, widths: Sequence[int], beta: float, x_norm2:
         return (1.0 - eps) * eta0_thm4(widths, beta, c)
     if choice == "data_norm":
         return nN / (N * x_norm2)
+    if choice == "cor3":
+        return eta_cor3(widths, alpha, beta)
     return float(choice)
+
+
+def eta_cor3(widths: Sequence[int], alpha: float, beta: float) -> float:
+    """Corollary 3: η = 2n_N/((α + β)N), i.e. the twin's η* = 2/(α + β), where q (10) is
+    1 − 4κ/(1 + κ)², eq 4's rate."""
+    return 2.0 * widths[-1] / ((alpha + beta) * (len(widths) - 1))
 
 
 def eta0_thm4(widths: Sequence[int], beta: float, c: float) -> float:
