@@ -372,6 +372,12 @@ def omega2_grid(width: int) -> list[float]:
 
 
 QUICK_WIDTH = 100
+#: Quick mode's minibatch: a row is an epoch, and an epoch's evaluation (train and test sets,
+#: network and linearization) costs more than its SGD steps, so the quick run buys SGD steps
+#: with a smaller batch rather than with epochs. At 128, 300 epochs on 256 samples are 600
+#: steps and the students stop at 4–32% training error; at 8 they are 9600 steps and every ω2
+#: from the second grid point up ends below 1% (the paper's "zero training error").
+QUICK_BATCH = 8
 
 
 def _lazy_claims() -> tuple:
@@ -399,6 +405,6 @@ register(Experiment(
     },
     quick={"seeds": 2, "steps": 300, "chunk": 300, "problem.width": QUICK_WIDTH,
            "problem.data.n_train": 256, "problem.data.teacher.width": 256,
-           "sweep.init.omega2": omega2_grid(QUICK_WIDTH)[::2]},
+           "problem.dynamics.batch": QUICK_BATCH, "sweep.init.omega2": omega2_grid(QUICK_WIDTH)[::2]},
     finisher=_finish_lazy, claims=_lazy_claims(),
 ))

@@ -75,7 +75,8 @@ def shallow_shape(data: Any, base_dir: Path) -> tuple[int, int, int, int, int]:
 
 def terms(setting: Setting, base_dir: Path) -> list[Term]:
     """The arrays of one seed of this setting (the logged rows are the family's to add)."""
-    from overparam.problems.shallow import GRAM_MAX, NTK_MAX
+    from overparam.problems.shallow import NTK_MAX
+    from overparam.problems.shallow_constants import GRAM_MAX
 
     prob: Shallow = setting.problem
     d0, n, d2, n_test, n_full = shallow_shape(prob.data, base_dir)

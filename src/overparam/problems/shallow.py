@@ -25,19 +25,19 @@ from overparam.inits import shallow as shallow_init
 from overparam.memory import shallow as memory
 from overparam.models import activations
 from overparam.models import shallow as sh
-from overparam.numerics import hermite
 from overparam.problems.protocol import (
+    COMPANION,
     Family,
     Finalized,
     Prepared,
     alive_after,
     divergence_threshold,
 )
+from overparam.problems.shallow_constants import theory_constants
 from overparam.resources import Term, rows_terms
 from overparam.schedules import StepContext
 from overparam.spec import Setting
 from overparam.spec.shallow import PROBLEM
-from overparam.theory import near_isometry as th
 
 COLUMNS = (
     "loss", "eta", "grad_norm", "dist_init", "path_length", "ntk_lambda_min", "ntk_lambda_max",
@@ -45,17 +45,12 @@ COLUMNS = (
     "lazy_gap",
     "lin_loss", "lin_test_error", "bound_rate",
 )
+#: The linearized twin's own columns: on the rows after a diverged network's last iterate
+#: they go on (every other column is NaN there, ``eta`` included).
+LIN_COLUMNS = ("lin_loss", "lin_test_error")
 
 #: The NTK is (d2·n)²: refuse it beyond this many rows (use ntk_every: 0).
 NTK_MAX = 4000
-#: Gram-based constants (σ_min(X^{*t}), the kernel check) need n×n matrices up to this n.
-GRAM_MAX = 4000
-HERMITE_ORDER = 4
-#: The expected kernel (eq 56) integrates φ(ω1 g) on panels of width 1/ω1: beyond this ω1
-#: the rule would need billions of nodes, and the kernel check is left out (NaN).
-KERNEL_OMEGA_MAX = 1e3
-
-
 class Instance(NamedTuple):
     """One seed's problem: data, initial weights (and biases, or None) and the init scales."""
 
@@ -106,79 +101,6 @@ def build_instance(setting: Setting, seed: int, base_dir: Path) -> Instance:
         inst = inst._replace(data=data._replace(Y=data.Y + (Z0 if w.b2 is None
                                                             else Z0 + w.b2[:, None])))
     return inst
-
-
-def _scale(setting: Setting, n: int, d2: int) -> float:
-    """f = scale·‖Z − Y‖²_F."""
-    return 1.0 if setting.problem.loss == "sum" else 1.0 / (n * d2)
-
-
-def theory_constants(setting: Setting, inst: Instance) -> dict[str, Any]:
-    """Everything paper B says about this run at init. Its analysis is of the bias-free
-    V φ(W X): with biases the constants are those of that network at the run's W0, V0
-    (``theory_bias_free`` False says so), while h0 and the NTK step are the run's own."""
-    prob = setting.problem
-    act = activations.from_spec(prob.activation)
-    X, Y = inst.data.X, inst.data.Y
-    (d0, n), d2, d1 = X.shape, Y.shape[0], prob.width
-    dphi, ddphi = activations.dphi_max(act), activations.ddphi_max(act)
-    phi0 = np.asarray(act.fn(jnp.asarray(inst.W0 @ X)))
-    l3 = th.lemma3(phi0, X, inst.V0, dphi, ddphi, prob.chi_max)
-    scale = _scale(setting, n, d2)
-    alpha_f, beta_f = th.loss_constants(prob.loss, n, d2)
-    if inst.b1 is None:
-        resid = inst.V0 @ phi0 - Y
-    else:
-        biased = np.asarray(act.fn(jnp.asarray(inst.W0 @ X + inst.b1[:, None])))
-        resid = inst.V0 @ biased + inst.b2[:, None] - Y
-    h0 = scale * float(np.sum(resid**2))
-    grad_f0 = 2.0 * scale * float(np.linalg.norm(resid))
-    mu, nu, beta = l3["mu_phi"], l3["nu_phi"], l3["beta_phi"]
-    c9 = th.cond9_rhs(alpha_f, mu, beta, nu, prob.c_cond9)
-    e13 = th.eta_thm2(beta, grad_f0, beta_f, mu, nu, prob.c_eta)
-    out: dict[str, Any] = {
-        **l3, "h0": h0, "grad_f0": grad_f0, "alpha_f": alpha_f, "beta_f": beta_f,
-        "cond9_rhs": c9, "cond9_holds": bool(h0 <= c9), "eta_thm2": e13,
-        "c_cond9": prob.c_cond9, "c_eta": prob.c_eta, "c_rate": prob.c_rate,
-        "c_path": prob.c_path, "dphi_max": dphi, "ddphi_max": ddphi,
-        "in_assumptions": act.in_assumptions, "phi_at_0": float(act.fn(jnp.zeros(()))),
-        "omega1": inst.omega1, "omega2": inst.omega2, "omega_ratio": inst.omega2 / inst.omega1,
-        "omega_product": inst.omega1 * inst.omega2, "n": n, "d0": d0, "d1": d1, "d2": d2,
-        "params": d0 * d1 + d1 * d2, "lazy_ratio": th.lazy_ratio(beta, nu),
-        "path_bound": th.path_bound(nu, h0, alpha_f, mu, prob.c_path),
-        "loss_scale": scale, "activation_name": act.name,
-        "theory_bias_free": inst.b1 is None, "bias_scheme": prob.bias_scheme(),
-        "gaussian_init": setting.init.kind != "npy",
-    }
-    coef = hermite.coefficients(act, HERMITE_ORDER)
-    out.update({f"hermite_c{i}": float(c) for i, c in enumerate(coef)})
-    out["hermite_norm"] = float(np.sqrt(hermite.second_moment(act)))
-    out["c_inf"] = float(hermite.c_inf(act))
-    t = prob.khatri_rao_t or sh.default_t(d0, n)
-    out["khatri_rao_t"] = t
-    small = n <= GRAM_MAX
-    unit = bool(np.allclose(np.linalg.norm(X, axis=0), 1.0, rtol=0, atol=1e-9))
-    out["unit_norm_inputs"] = unit
-    out["sigma_min_khatri_rao"] = sh.sigma_min_khatri_rao(X, t) if small else np.nan
-    kernel = (small and unit and inst.omega1 <= KERNEL_OMEGA_MAX and inst.b1 is None
-              and out["gaussian_init"])
-    out.update(th.kernel_error(act, phi0, X, inst.omega1) if kernel else
-               {"kernel_rel_error": np.nan, "kernel_rel_se": np.nan})
-    sched = setting.schedule
-    if sched.eta == "thm2":
-        eta = e13
-    elif sched.eta == "ntk":
-        lam = sh.ntk_extremes(jnp.asarray(inst.W0), jnp.asarray(inst.V0), jnp.asarray(X),
-                              act.fn, act.d1, inst.b1)[1]
-        eta = 1.0 / (beta_f * float(lam))
-    else:
-        eta = float(sched.eta)
-    eta *= getattr(sched, "scale", 1.0)  # the constant step's factor, named or a number
-    out["eta"] = eta
-    out["eta13_holds"] = bool(eta <= e13)
-    out["rate14"] = th.rate14(eta, alpha_f, mu, prob.c_rate)
-    out.update(inst.data.info)
-    return out
 
 
 class Carry(NamedTuple):
@@ -283,12 +205,17 @@ def make_step(setting: Setting, classify: bool, has_test: bool = False):
         def keep(new, old, alive=ok):
             return jax.tree_util.tree_map(lambda a, b: jnp.where(alive, a, b), new, old)
 
-        out = {name: jnp.asarray(row.get(name, nan), jnp.float64) for name in COLUMNS}
+        # past the network's last iterate only the linearized twin is logged
+        out = {name: jnp.where(carry.alive | (name in LIN_COLUMNS),
+                               jnp.asarray(row.get(name, nan), jnp.float64), nan)
+               for name in COLUMNS}
         out["t"], out["alive"] = carry.t, carry.alive
-        out["stop"] = L <= c["target"]
-        lin_ok = lin_ok & ok  # a twin diverged (lin_loss NaN from then on) stays where it was
+        out["stop"] = carry.alive & (L <= c["target"])
+        if lazy:  # the twin goes on after the network dies; a diverged twin stays where it was
+            out[COMPANION] = carry.lin_alive
+        on = ok | lin_ok if lazy else ok
         new = Carry(keep(new_params, params), keep(new_lin, carry.lin, lin_ok),
-                    carry.t + jnp.where(ok, dt, 0.0), ok, carry.path + jnp.where(ok, moved, 0.0),
+                    carry.t + jnp.where(on, dt, 0.0), ok, carry.path + jnp.where(ok, moved, 0.0),
                     sched, lin_ok)
         return new, out
 
@@ -360,9 +287,10 @@ def prepare(setting: Setting, insts: list[Instance]) -> Prepared:
 def finalize(setting: Setting, inst: Instance, c: dict[str, Any], steps: Any,
              status: str) -> Finalized:
     """The run record's extra fields and the verdict rows."""
-    checks = [] if status == "failed" else run_checks(setting, steps, c)
-    last = steps.iloc[-1]
-    inside = steps["dist_init"].to_numpy() <= c["rho_phi"]
+    net = steps[np.isfinite(steps["eta"].to_numpy(float))]  # the rows of the network
+    checks = [] if status == "failed" else run_checks(setting, net, c)
+    last = net.iloc[-1] if len(net) else steps.iloc[-1]
+    inside = net["dist_init"].to_numpy() <= c["rho_phi"]
     left = np.flatnonzero(~inside)
     extra = {"final_loss": float(last["loss"]), "final_loss_gap": float(last["loss"]),
              "final_train_error": float(last["train_error"]),
@@ -371,10 +299,24 @@ def finalize(setting: Setting, inst: Instance, c: dict[str, Any], steps: Any,
              "final_lazy_gap": float(last["lazy_gap"]),
              "lin_diverged_step": _first_nan(steps, "lin_loss") if setting.problem.lazy
              else np.nan,
+             **_lin_record(setting, steps),
              "final_rel_movement": float(last["rel_movement"]),
-             "chi_path": float(steps["sigma_max_V"].max()),
+             "chi_path": float(net["sigma_max_V"].max()),
              "left_ball_step": float(left[0]) if left.size else np.nan}
     return Finalized(c, extra, checks)
+
+
+def _lin_record(setting: Setting, steps: Any) -> dict[str, Any]:
+    """The linearized twin's own outcome (lazy runs): ``lin_status`` ok or diverged (NaN
+    from the row where its loss failed the divergence rule), ``lin_steps_done`` its last
+    row with a value, and its final training loss."""
+    if not setting.problem.lazy:
+        return {"lin_status": "", "lin_steps_done": np.nan, "final_lin_loss": np.nan}
+    lin = steps["lin_loss"].to_numpy(float)
+    good = np.flatnonzero(np.isfinite(lin))
+    return {"lin_status": "ok" if good.size == lin.size else "diverged",
+            "lin_steps_done": float(steps["step"].iloc[good[-1]]) if good.size else np.nan,
+            "final_lin_loss": float(lin[good[-1]]) if good.size else np.nan}
 
 
 def _first_nan(steps: Any, column: str) -> float:
@@ -393,8 +335,8 @@ def failure(setting: Setting, c: dict[str, Any]) -> str:
 
 
 def memory_terms(setting: Setting, base_dir: Path) -> list[Term]:
-    """The arrays of one seed, and the logged rows (COLUMNS, t, alive, stop)."""
-    return memory.terms(setting, base_dir) + rows_terms(setting, len(COLUMNS) + 3)
+    """The arrays of one seed, and the logged rows (COLUMNS, t, alive, stop, the twin's flag)."""
+    return memory.terms(setting, base_dir) + rows_terms(setting, len(COLUMNS) + 4)
 
 
 def figure(root: Path, runs: Any, steps: Any) -> list[str]:

@@ -1,5 +1,6 @@
 """Paper B's constants: Lemma 3's µ_Φ, ν_Φ, β_Φ, the radius ρ_Φ (6), condition (9), the step
-size (13), the rate (14), the path-length bound (33) and the lazy-training ratio of (82).
+size (13), the rate (14), the path-length bound (33), the lazy-training ratio of (82), and
+App. E's order analysis: the lower bound (68) on µ_Φ and the width requirement (77)–(80).
 
 The universal constants C of the theorems are unspecified in the paper; every function
 takes them as arguments (default 1) and the run records say which were used.
@@ -103,3 +104,44 @@ def kernel_error(act, phi0: np.ndarray, X: np.ndarray, omega1: float) -> dict[st
     norm = np.linalg.norm(expected)
     return {"kernel_rel_error": float(np.linalg.norm(emp - expected) / norm),
             "kernel_rel_se": float(np.sqrt(var.sum() / d1) / norm)}
+
+
+# ------------------------------------------------ App. E: the order analysis of Theorem 3
+#: δ1, δ2, δ3, δ4 of (76)–(78), which the paper leaves free: δ1, δ2 ∈ [0, 1) set how far
+#: σ_min, σ_max of M0 = φ(W0X)ᵀφ(W0X) may stray from those of E[M0], δ3 scales the bound
+#: (75) on h(Θ0), δ4 = max(k1, k2) the event (60). These values make every factor 1: the
+#: bounds at the level of the expectation, before any probability is paid.
+XI_DELTAS = (0.0, 0.0, 1.0, 1.0)
+
+
+def mu_lower_68(ct_normalized: float, d1: int, sigma_min_kr: float, delta1: float = 0.0
+                ) -> float:
+    """(68): µ_Φ ≥ √((1 − δ1) d1 c_t²/t!) σ_min(X^{*t}), with ``ct_normalized`` = c_t/√(t!).
+
+    E[M0] = d1 Σ_i (c_i²/i!)(XᵀX)^{∘i} (56) is a sum of positive semidefinite terms, so
+    λ_min(E[M0]) ≥ d1 (c_t²/t!) σ²_min(X^{*t}); δ1 is the concentration slack of M0."""
+    return float(np.sqrt((1.0 - delta1) * d1) * abs(ct_normalized) * sigma_min_kr)
+
+
+def xi_78(c0: float, ct_normalized: float, dphi: float, ddphi: float, chi: float,
+          deltas: tuple[float, float, float, float] = XI_DELTAS) -> float:
+    """(78): ξ = √(δ3² c0² (1 + δ2) δ4⁴ (φ'max + φ''max χ_max)² t!³ / ((1 − δ1)³ c_t⁶)), the
+    factor of (77) beside √n σ²_max(X)/σ³_min(X^{*t}); t!³/c_t⁶ = 1/(c_t/√(t!))⁶."""
+    d1, d2, d3, d4 = deltas
+    slack = np.sqrt(d3**2 * (1.0 + d2) * d4**4 / (1.0 - d1) ** 3)
+    lip = dphi + ddphi * chi if np.isfinite(ddphi) else np.inf
+    if ct_normalized == 0.0:
+        return np.inf
+    return float(slack * abs(c0) * lip / abs(ct_normalized) ** 3)
+
+
+def width_79(n: int, sigma_max_x: float, sigma_min_kr: float) -> float:
+    """(79): d1 = Ω̃(√n σ²_max(X)/σ³_min(X^{*t})) (ξ = 1; infinite when σ_min(X^{*t}) = 0)."""
+    if sigma_min_kr <= 0.0:
+        return np.inf
+    return float(np.sqrt(n) * sigma_max_x**2 / sigma_min_kr**3)
+
+
+def width_80(n: int, d0: int) -> float:
+    """(80) with ξ = 1 (and (21)): d1 ≳ n^{3/2}/d0, from σ_max(X) ≈ √(n/d0), σ_min(X^{*t}) ≈ 1."""
+    return float(n**1.5 / d0)
