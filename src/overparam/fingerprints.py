@@ -1,9 +1,18 @@
 """Content hashes of the files a spec reads: part of every run id, so changed data gets new
-run ids (and a pipe or a device, which would never end, is refused)."""
+run ids (and a pipe or a device, which would never end, is refused).
+
+The hashes are taken when a command is planned; while its batches run, every .npy file is
+hashed again from exactly the bytes it is read from and compared (:func:`expecting`,
+:func:`check`): a file replaced in between is refused instead of giving other numbers under
+the planned run ids.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,3 +50,36 @@ def file_fingerprints(settings: list[Setting], base_dir: Path) -> dict[str, str]
                 raise SpecError(fieldname, f"cannot read {full} ({exc.strerror})") from None
             out[str(p)] = digest.hexdigest()[:16]
     return out
+
+
+def digest_of(name: str, data: bytes) -> str:
+    """The fingerprint of one file from its name and bytes (as :func:`file_fingerprints`)."""
+    return hashlib.sha256(name.encode() + data).hexdigest()[:16]
+
+
+_expected: contextvars.ContextVar[dict[Path, str] | None] = contextvars.ContextVar(
+    "overparam_expected_files", default=None)
+
+
+@contextlib.contextmanager
+def expecting(fingerprints: dict[str, str], base_dir: Path) -> Iterator[None]:
+    """While the block runs, files read through :func:`check` must have the planned bytes."""
+    expected = {}
+    for name, digest in fingerprints.items():
+        p = Path(name)
+        expected[(p if p.is_absolute() else base_dir / p).resolve()] = digest
+    token = _expected.set(expected)
+    try:
+        yield
+    finally:
+        _expected.reset(token)
+
+
+def check(real: Path, digest: str, field: str, shown: str) -> None:
+    """SpecError when ``real`` was fingerprinted at plan time with other bytes than the ones
+    just read (``digest``)."""
+    want = (_expected.get() or {}).get(real)
+    if want is not None and want != digest:
+        raise SpecError(field, f"{shown} changed after the command was planned (its bytes "
+                        "differ from those its run ids were derived from): rerun the command "
+                        "to plan with the new file")

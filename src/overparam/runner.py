@@ -22,7 +22,7 @@ from overparam.errors import SpecError
 from overparam.executors import Executor, LocalExecutor
 from overparam.experiments import Experiment, get_experiment
 from overparam.experiments.claims import Frames, count_claims, evaluate_claims
-from overparam.fingerprints import file_fingerprints
+from overparam.fingerprints import expecting, file_fingerprints
 from overparam.plots import quick_figures
 from overparam.problems.protocol import COMPANION, compile_key
 from overparam.progress import Progress
@@ -145,6 +145,9 @@ class Batch:
     seeds: tuple[int, ...]
     run_ids: tuple[str, ...]
     base_dir: Path
+    #: The files' fingerprints when the command was planned: a file read with other bytes
+    #: is refused (fingerprints.expecting).
+    fingerprints: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -172,7 +175,8 @@ def compute_batch(batch: Batch) -> BatchResult:
     t_start = time.perf_counter()
     setting, seeds = batch.setting, list(batch.seeds)
     fam = problems.family(setting)
-    insts = [fam.build_instance(setting, s, batch.base_dir) for s in seeds]
+    with expecting(batch.fingerprints, batch.base_dir):
+        insts = [fam.build_instance(setting, s, batch.base_dir) for s in seeds]
     t_theory = time.perf_counter()
     with _extreme_values_quietly():
         consts, carries, data, step = fam.prepare(setting, insts)
@@ -288,7 +292,8 @@ def _run_missing(plan_: Plan, settings: list[Setting], store: ExperimentStore,
         for i in range(0, len(missing), max(size, 1)):  # seeds that fit in memory together
             part = missing[i:i + size]
             batches.append(Batch(plan_.experiment_id, setting, tuple(part),
-                                 tuple(plan_.run_id(setting, s) for s in part), plan_.base_dir))
+                                 tuple(plan_.run_id(setting, s) for s in part), plan_.base_dir,
+                                 plan_.fingerprints))
     for result in executor.map_unordered(compute_batch, batches):
         store.save_batch(result.runs)
         for k in ("compile_s", "run_s", "theory_s"):

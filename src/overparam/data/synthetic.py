@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+import io
 import math
 from pathlib import Path
 
 import numpy as np
 
 from overparam.errors import SpecError
+from overparam.fingerprints import check, digest_of
 from overparam.numerics.haar import haar
 from overparam.spec import NpyData, SyntheticData
 
@@ -64,15 +66,21 @@ def load_npy(path: Path, field: str) -> np.ndarray:
         raise SpecError(field, f"file not found: {path}") from None
     except OSError as exc:
         raise SpecError(field, f"cannot read {path} ({exc})") from None
-    return _load_npy(Path(path).resolve(), st.st_mtime_ns, st.st_size, field, str(path))
+    real = Path(path).resolve()
+    arr, digest = _load_npy(real, st.st_mtime_ns, st.st_size, field, str(path))
+    check(real, digest, field, str(path))  # the bytes used are the bytes planned with
+    return arr
 
 
 @functools.lru_cache(maxsize=32)
-def _load_npy(real: Path, mtime_ns: int, size: int, field: str, path: str) -> np.ndarray:
-    """The checked array of file ``real`` (``path``: its name as the spec gave it)."""
+def _load_npy(real: Path, mtime_ns: int, size: int, field: str,
+              path: str) -> tuple[np.ndarray, str]:
+    """The checked array of file ``real`` (``path``: its name as the spec gave it) and the
+    fingerprint of the very bytes it was read from."""
     _check_header(real, size, field, path)
     try:
-        arr = np.load(real, allow_pickle=False)
+        raw = real.read_bytes()
+        arr = np.load(io.BytesIO(raw), allow_pickle=False)
     except FileNotFoundError:
         raise SpecError(field, f"file not found: {path}") from None
     except (OSError, ValueError, EOFError) as exc:  # an empty file raises EOFError
@@ -92,7 +100,7 @@ def _load_npy(real: Path, mtime_ns: int, size: int, field: str, path: str) -> np
     if not np.all(np.isfinite(arr)):
         raise SpecError(field, f"{path} contains NaN or infinite values")
     arr.flags.writeable = False  # shared by every caller of the cache
-    return arr
+    return arr, digest_of(Path(path).name, raw)  # named as the spec names it
 
 
 def _check_header(real: Path, size: int, field: str, path: str) -> None:
