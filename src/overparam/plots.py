@@ -193,17 +193,18 @@ def quick_figures(quick: bool) -> Iterator[None]:
 
 def save(fig: plt.Figure, root: Path, name: str) -> str:
     """Write figures/<name>.png and .pdf under root (atomically); return the png path
-    relative to root. Inside :func:`quick_figures` the figure is marked as a quick run's."""
+    relative to root. Inside :func:`quick_figures` the figure is marked as a quick run's.
+    The layout makes room below the axes for the mark and the legends of
+    ``plot_layout.legend_below``, and hides tick labels that would collide."""
+    from overparam.plot_layout import finish_layout, thin_tick_labels
     from overparam.store import atomic_write
 
     plt = pyplot()
     d = Path(root) / "figures"
     d.mkdir(parents=True, exist_ok=True)
     clip_huge_limits(fig)
-    fig.tight_layout()
-    if QUICK_MARK.get():
-        fig.text(0.995, 0.003, QUICK_MARK.get(), ha="right", va="bottom", fontsize=7,
-                 color="#b35900", style="italic")
+    finish_layout(fig, QUICK_MARK.get())
+    thin_tick_labels(fig)
     for ext in ("png", "pdf"):
         atomic_write(d / f"{name}.{ext}", lambda tmp, ext=ext: fig.savefig(tmp, format=ext))
     plt.close(fig)
@@ -341,7 +342,9 @@ def curves_figure(root: Path, runs: pd.DataFrame, steps: pd.DataFrame,
     column (column, label) and the mean of a ``dashed`` companion (a bound, a twin), which
     may depend on the setting's runs. The families' default figures are made with it.
     Failed runs (which could not start) are left out; the others count as seeds (see
-    :func:`band`)."""
+    :func:`band`). The legend sits under the axes, off the curves."""
+    from overparam.plot_layout import legend_under
+
     plt = pyplot()
     keys = swept_columns(runs)
     labels = setting_label(runs, keys)
@@ -359,5 +362,5 @@ def curves_figure(root: Path, runs: pd.DataFrame, steps: pd.DataFrame,
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(" / ".join(keys) if keys else title)
-    ax.legend(loc="best")
+    legend_under(ax, ncol=2)
     return [save(fig, root, name)]
