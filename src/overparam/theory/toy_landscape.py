@@ -8,6 +8,12 @@ import numpy as np
 ArrayLike = np.ndarray | float
 
 
+def toy_ell(x: ArrayLike) -> np.ndarray:
+    """The toy loss before overparametrization, ℓ(x) = ½(x − 1)² (eq 57): strongly convex and
+    smooth with µ = K = 1; the toy loss below is ℓ(x1x2)."""
+    return 0.5 * (np.asarray(x, dtype=np.float64) - 1.0) ** 2
+
+
 def toy_loss(x1: ArrayLike, x2: ArrayLike) -> np.ndarray:
     """Overparametrized toy loss L(x1, x2) = ½(x1x2 − 1)² (eq 58)."""
     return 0.5 * (np.asarray(x1) * np.asarray(x2) - 1.0) ** 2
