@@ -1,5 +1,6 @@
 """Paper B's experiments: near-isometry at init (Lemma 3, eq 56), the width GD needs as n grows
-(§5.3, Table 1), and lazy training against the init ratio ω2/ω1 (§6, Fig 1, App. G)."""
+(§5.3, Table 1), and lazy training against the init ratio ω2/ω1 (§6, Fig 1, App. G); their
+figures but the width's are in :mod:`overparam.experiments.near_isometry_figures`."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from overparam.aggregate import STARTED, left_out_text, over_runs
-from overparam.experiments import Experiment, register, verdict_line
+from overparam.experiments import Experiment, register
+from overparam.experiments import near_isometry_figures as figures
 from overparam.experiments.scaling_claims import ISOMETRY_CLAIMS, SCALING_CLAIMS
-from overparam.plots import COLORS, pyplot, save, setting_groups, setting_text
+from overparam.plot_layout import legend_under, sweep_ticks
+from overparam.plots import COLORS, pyplot, save
 
 if TYPE_CHECKING:
     import numpy as np
@@ -29,69 +31,6 @@ def _sphere(n: int, **dims) -> dict:
 
 
 # ------------------------------------------------------------ near-isometry
-def _finish_isometry(root: Path, runs, steps, checks, quick) -> tuple[list[str], list[str]]:
-    """µ_Φ, ν_Φ with the NTK's extreme singular values, condition (9), eq 56's error and β_Φ,
-    each against the width, one line per activation."""
-    import numpy as np
-
-    plt = pyplot()
-    first = steps[steps["step"] == 0].set_index("run_id")
-    runs = runs.assign(s_min=np.sqrt(first["ntk_lambda_min"].clip(lower=0)).reindex(
-        runs["run_id"]).to_numpy(), s_max=np.sqrt(first["ntk_lambda_max"]).reindex(
-        runs["run_id"]).to_numpy())
-    fig, axes = plt.subplots(1, 4, figsize=(17, 4.2))
-    lines = []
-    label = [setting_text(act) + (", Y = Φ(w0) + noise" if target == "init" else "")
-             for act, target in zip(runs["problem.activation"].tolist(),
-                                    runs["problem.data.target"].tolist(), strict=True)]
-    for k, (act, grp) in enumerate(setting_groups(runs.assign(_label=label), "_label")):
-        color = COLORS[k % len(COLORS)]
-        # Measured at init: every run that started counts, whatever its GD did later.
-        cols = ["mu_phi", "s_min", "nu_phi", "s_max", "h0", "cond9_rhs", "kernel_rel_error",
-                "beta_phi", "rho_phi"]
-        med = over_runs(grp, "d1", cols, statuses=STARTED, stats=("median",)).set_index("d1")
-        d1 = med.index.to_numpy()
-        axes[0].plot(d1, med["mu_phi"], "-", color=color, label=f"{act}: µ_Φ")
-        axes[0].plot(d1, med["s_min"], "o", color=color, ms=3.5, label=f"{act}: σ_min(∇Φ*)")
-        axes[0].plot(d1, med["nu_phi"], "--", color=color)
-        axes[0].plot(d1, med["s_max"], "s", color=color, ms=3.5, mfc="none")
-        ratio = med["h0"] / med["cond9_rhs"].where(med["cond9_rhs"] > 0)
-        axes[1].plot(d1, ratio, "o-", color=color, label=act)
-        slope = np.nan
-        err = med["kernel_rel_error"]
-        if err.notna().sum() >= 2:
-            slope = np.polyfit(np.log(d1), np.log(err), 1)[0]
-            axes[2].plot(d1, err, "o-", color=color, label=f"{act} (slope {slope:.2f})")
-        axes[3].plot(d1, med["beta_phi"], "-", color=color, label=f"{act}: β_Φ")
-        axes[3].plot(d1, med["rho_phi"], ":", color=color)
-        lines.append(
-            f"{act}: mu_phi {med['mu_phi'].iloc[0]:.3g} -> {med['mu_phi'].iloc[-1]:.3g}, "
-            f"nu_phi {med['nu_phi'].iloc[0]:.3g} -> {med['nu_phi'].iloc[-1]:.3g} over d1 "
-            f"{d1[0]}..{d1[-1]}; h0/(9)'s bound {ratio.iloc[0]:.3g} -> {ratio.iloc[-1]:.3g}; "
-            f"eq 56 error slope in log d1 {slope:.3f} (theory -0.5); checks: "
-            f"{verdict_line(checks, grp['run_id'], 'B.') or 'none'}")
-    d1_all = np.array(sorted(runs["d1"].unique()), float)
-    ref = over_runs(runs, [], ["kernel_rel_error"], statuses=STARTED, stats=("median",))[
-        "kernel_rel_error"].iloc[0] * np.sqrt(np.median(d1_all) / d1_all)
-    axes[2].plot(d1_all, ref, "k:", lw=1, label="∝ d1^−1/2")
-    axes[1].axhline(1.0, color="k", lw=0.8, ls=":")
-    titles = ("Lemma 3: µ_Φ (line) ≤ σ_min, σ_max ≤ ν_Φ (dashed)",
-              "h(w0) / (9)'s bound α_f µ⁶/(β²ν²) (≤ 1 needed)",
-              "eq 56: ‖φᵀφ/d1 − E‖_F / ‖E‖_F", "β_Φ (line) and ρ_Φ = µ/(2β) (dotted)")
-    for ax, title in zip(axes, titles, strict=True):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("hidden width d1")
-        ax.set_title(title)
-    axes[0].legend(fontsize=6, ncol=2)
-    axes[2].legend(fontsize=6.5)
-    axes[3].legend(fontsize=6.5)
-    fig.suptitle("Paper B, Lemma 3 and eq 56: near-isometry of the shallow network at init "
-                 "(n = {}, d0 = {}, medians over seeds)".format(
-                     int(runs["n"].iloc[0]), int(runs["d0"].iloc[0])))
-    return [save(fig, root, "near_isometry")], lines
-
-
 register(Experiment(
     id="shallow/near-isometry", paper=PAPER, paper_title=PAPER_TITLE, figure="Lemma 3, eq 56",
     title="µ_Φ, ν_Φ, β_Φ, condition (9) and the NTK at init against the width, per activation",
@@ -109,7 +48,7 @@ register(Experiment(
     },
     quick={"seeds": 2, "steps": 20, "problem.ntk_every": 5,
            "sweep.problem.width": [50, 200, 800], "problem.data": _sphere(40, d0=10)},
-    finisher=_finish_isometry, claims=ISOMETRY_CLAIMS,
+    finisher=figures.finish_isometry, claims=ISOMETRY_CLAIMS,
 ))
 
 
@@ -228,6 +167,10 @@ def fit_exponent(n: np.ndarray, params: np.ndarray) -> tuple[float, float, float
     return float(fit.slope), float(fit.slope - half), float(fit.slope + half)
 
 
+#: The regimes of :func:`thresholds` as the legend writes them.
+REGIME_TEX = {"d0 fixed": "$d_0$ fixed", "d0 ≈ √n": r"$d_0 \approx \sqrt{n}$"}
+
+
 def _finish_scaling(root: Path, runs, steps, checks, quick) -> tuple[list[str], list[str]]:
     import numpy as np
 
@@ -236,7 +179,7 @@ def _finish_scaling(root: Path, runs, steps, checks, quick) -> tuple[list[str], 
     plt = pyplot()
     table = thresholds(runs)
     write_parquet(Path(root) / "thresholds.parquet", table)
-    fig, ax = plt.subplots(figsize=(6.6, 4.6))
+    fig, ax = plt.subplots(figsize=(6.6, 5.6))
     lines = []
     for k, (regime, grp) in enumerate(table.groupby("regime", sort=False)):
         grp = grp.dropna(subset=["d1_star"]).sort_values("n")
@@ -246,24 +189,25 @@ def _finish_scaling(root: Path, runs, steps, checks, quick) -> tuple[list[str], 
             continue
         slope, lo, hi = fit_exponent(grp["n"].to_numpy(float), grp["params"].to_numpy(float))
         ax.plot(grp["n"], grp["params"], "o-", color=color,
-                label=f"{regime}: d0·d1*, exponent {slope:.2f} [{lo:.2f}, {hi:.2f}]")
+                label=f"{REGIME_TEX.get(regime, regime)}: $d_0 d_1^*$, exponent {slope:.2f} [{lo:.2f}, {hi:.2f}]")
         lines.append(f"{regime}: least d0*d1 reaching the target ~ n^{slope:.3f} (95% CI "
                      f"[{lo:.3f}, {hi:.3f}]) over n = {', '.join(str(v) for v in grp['n'])}; "
                      f"d1* = {', '.join(str(int(v)) for v in grp['d1_star'])}")
     n = np.array(sorted(table["n"].unique()), float)
     anchor = table.sort_values("n")["params"].dropna()
     base = float(anchor.iloc[0]) if len(anchor) else 1.0
-    for power, ls, label in ((1.0, ":", "n (linear)"), (1.5, "--", "n^{3/2} (this paper)"),
-                             (2.0, "-.", "n² (Oymak–Soltanolkotabi, Song–Yang)")):
+    for power, ls, label in ((1.0, ":", "$n$ (linear)"), (1.5, "--", "$n^{3/2}$ (this paper)"),
+                             (2.0, "-.", "$n^2$ (Oymak–Soltanolkotabi, Song–Yang)")):
         ax.plot(n, base * (n / n[0]) ** power, "k", ls=ls, lw=0.9, label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("number of samples n")
-    ax.set_ylabel("parameters d0·d1 at the least width that trains")
+    ax.set_xlabel("number of samples $n$ (log scale)")
+    ax.set_ylabel(r"$d_0 d_1$ at the least width that trains (log scale)")
+    sweep_ticks(ax, n)
     runs0 = runs.iloc[0]
     ax.set_title(f"Paper B, §5.3 / Table 1: width GD needs (loss ≤ {runs0['problem.target_loss']:g}"
                  f" within {int(runs0['steps'])} steps, ≥ 90% of seeds)")
-    ax.legend(fontsize=7)
+    legend_under(ax, fontsize=7)
     return [save(fig, root, "width_scaling")], lines
 
 
@@ -290,63 +234,6 @@ register(Experiment(
 
 
 # ------------------------------------------------------------ lazy training
-def _finish_lazy(root: Path, runs, steps, checks, quick) -> tuple[list[str], list[str]]:
-    """Fig 1: final train and test error against ω2 (ω1ω2 fixed at He's product), mean ± 2·std
-    over seeds as the paper's figure draws them, with the linearized twin's test error,
-    ‖Φ − Φ_lin‖ and the relative movement of W."""
-    import numpy as np
-
-    from overparam.experiments.near_isometry_claims import final_table
-    from overparam.store import write_parquet
-
-    plt = pyplot()
-    table = final_table(runs, steps)
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))
-    x = table["omega2"]
-    for col, label, color in (("train_error", "student, train", COLORS[0]),
-                              ("test_error", "student, test", COLORS[1]),
-                              ("lin_test_error", "linearized student, test", COLORS[2])):
-        axes[0].errorbar(x, 100 * table[col], yerr=200 * table[col + "_std"], fmt="o-",
-                         color=color, capsize=3, label=label)
-    axes[1].errorbar(x, table["lazy_gap"], yerr=2 * table["lazy_gap_std"], fmt="o-", capsize=3,
-                     color=COLORS[3])
-    axes[2].errorbar(x, table["rel_movement"], yerr=2 * table["rel_movement_std"], fmt="o-",
-                     capsize=3, color=COLORS[4])
-    d0, d1 = int(runs["d0"].iloc[0]), int(runs["d1"].iloc[0])
-    for ax in axes:
-        ax.set_xscale("log")
-        ax.set_xlabel("ω2 (std of V0; ω1ω2 = He's product)")
-        ax.axvline(math.sqrt(2.0 / d1), color="k", lw=0.8, ls=":", label="He init's ω2")
-    axes[0].set_ylabel("error (%) vs teacher labels, mean ± 2 std")
-    axes[0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.16), ncol=2)
-    axes[1].set_yscale("log")
-    axes[1].set_ylabel("‖Φ(Θ_T) − Φ_lin(Θ̃_T)‖_F on the training set")
-    axes[2].set_yscale("log")
-    axes[2].set_ylabel("‖W_T − W0‖_F / ‖W0‖_F")
-    epochs = int(runs["steps"].iloc[0])
-    data = runs["dataset"].iloc[0]
-    fig.suptitle(f"Paper B, Fig 1: teacher–student on {data} (d0 = {d0}, width {d1}, GeLU, "
-                 f"MSE, SGD batch {int(runs['problem.dynamics.batch'].iloc[0])}, lr "
-                 f"{setting_text(runs['schedule.eta'].iloc[0])}, {epochs} epochs, "
-                 f"{runs['seed'].nunique()} runs per ω2)")
-    fig.tight_layout()
-    lines = [f"omega2 {r.omega2:.4g} (omega2/omega1 {r.omega_ratio:.3g}): train error "
-             f"{100 * r.train_error:.2f}% +- {200 * np.nan_to_num(r.train_error_std):.2f}, test "
-             f"{100 * r.test_error:.2f}% +- {200 * np.nan_to_num(r.test_error_std):.2f}, test "
-             f"loss {r.test_loss:.3g}, linearized test {100 * r.lin_test_error:.2f}% "
-             f"({int(r.lin_diverged)} twins diverged), lazy gap {r.lazy_gap:.3g}, rel. "
-             f"movement {r.rel_movement:.3g} ({r.n_in} runs{left_out_text(r)})"
-             for r in table.itertuples()]
-    finished = (runs["steps_done"] == runs["steps"]) & (runs["status"] == "ok")
-    teachers = runs["teacher_fingerprint"].nunique()
-    lines.append(f"{int(finished.sum())}/{len(runs)} runs finished all {epochs} epochs; "
-                 f"{teachers} teacher (fingerprint {runs['teacher_fingerprint'].iloc[0]}), "
-                 f"its training error {runs['teacher_train_error'].max():.3g} after "
-                 f"{int(runs['teacher_epochs'].max())} epochs")
-    write_parquet(Path(root) / "errors_by_omega2.parquet", table)
-    return [save(fig, root, "fig1_lazy")], lines
-
-
 #: The authors' ω2 grid for 784 × 1000 (App. G: "10 values in [0.002, 0.1]"), at ω1ω2 = He's
 #: product 2/√(d0·d1) (0.0022588 for MNIST).
 OMEGA2 = [0.002, 0.00744, 0.01289, 0.01833, 0.02378, 0.03467, 0.04556, 0.05644, 0.06733,
@@ -406,5 +293,5 @@ register(Experiment(
     quick={"seeds": 2, "steps": 300, "chunk": 300, "problem.width": QUICK_WIDTH,
            "problem.data.n_train": 256, "problem.data.teacher.width": 256,
            "problem.dynamics.batch": QUICK_BATCH, "sweep.init.omega2": omega2_grid(QUICK_WIDTH)[::2]},
-    finisher=_finish_lazy, claims=_lazy_claims(),
+    finisher=figures.finish_lazy, claims=_lazy_claims(),
 ))
