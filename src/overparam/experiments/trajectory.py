@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from overparam.aggregate import STARTED, left_out_text, over_runs
 from overparam.experiments import Experiment, register, verdict_line
 from overparam.experiments.trajectory_claims import FIG1_CLAIMS, GENERAL_CLAIMS, SWEEP_CLAIMS
+from overparam.plot_layout import legend_below, legend_under, sweep_ticks
 from overparam.plots import (
     COLORS,
     band,
@@ -43,6 +44,9 @@ READINGS = {
     "printed": ({"problem.depth": 3, "schedule.scale": 1.0},
                 "App. G as printed: N = 3, η = n_N/(N‖X‖₂²)"),
 }
+#: The readings as the figures' titles write them.
+READING_TEX = {"authors": r"as the authors ran it: $N = 4$, $\eta = n_N/(2N\|X\|_2^2)$",
+               "printed": r"App. G as printed: $N = 3$, $\eta = n_N/(N\|X\|_2^2)$"}
 #: Fig 1's hidden widths per init (its caption).
 FIG1_WIDTHS = {"gaussian": [128, 200, 2000], "orthogonal": [128, 200, 5000]}
 #: Fig 1 draws this many iterations; the authors' notebook runs 100.
@@ -121,7 +125,7 @@ def _loss_figure(runs, steps, upto: int | None, what: str):
     for ax in axes.flat:
         if not ax.has_data():
             ax.set_axis_off()
-    axes[0, 0].legend(loc="upper right", fontsize=7)
+    legend_below(fig, ncol=2)
     drawn = f"first {upto} iterations" if upto is not None else "every iteration run"
     fig.suptitle(f"Paper C, Fig 1{what}, {drawn}\nlog-loss of GD on the deep linear network "
                  "(band: mean ± std over seeds; runs end where they diverge)\nand on its convex "
@@ -140,17 +144,19 @@ def _deviation_figure(runs, steps, what: str):
         for i, width in enumerate(distinct(of_init["n_min"])):
             cell = of_init[rows_with(of_init, "n_min", width)]
             ids = cell[cell["status"] != "failed"]["run_id"]
-            rel = steps[steps["run_id"].isin(ids) & (steps["step"] > 0)].copy()  # t = 0: 0
+            # From t = 1: network and twin start at the same point, the distance is exactly 0.
+            rel = steps[steps["run_id"].isin(ids) & (steps["step"] > 0)].copy()
             rel["deviation_rel"] = rel["deviation_X"] / rel["run_id"].map(
                 cell.set_index("run_id")["e0"])
             band(ax, log10_curves(rel, ids, "deviation_rel"), f"n = {setting_text(width)}",
                  COLORS[i % len(COLORS)])
         ax.set_title(f"{setting_text(init)} init")
-        ax.set_xlabel("iteration t")
+        ax.set_xlabel("iteration t (from t = 1: at t = 0 the distance is exactly 0)")
         ax.set_ylabel(r"$\log_{10}\,\|V(t) - W(t)\|^2_X\,/\,\|V(0) - W^*\|^2_X$")
-        ax.legend(fontsize=7, loc="lower left")
-    fig.suptitle(f"Paper C{what}: distance between the network $V(t) = a_N W_{{N:1}}(t)$ and "
-                 "the twin W(t)\n(Theorem 2, (12a); mean ± std over seeds)", fontsize=10)
+    legend_below(fig, ncol=len(fig.axes[0].get_legend_handles_labels()[0]) or 1)
+    fig.suptitle(f"Paper C, Theorem 2 (12a) on the runs of Fig 1{what}:\ndistance between the "
+                 "network $V(t) = a_N W_{N:1}(t)$ and the twin $W(t)$ (mean ± std over seeds)",
+                 fontsize=10)
     return fig
 
 
@@ -164,7 +170,7 @@ def _finish_comparison(root: Path, runs, steps, checks, quick, tag="fig1", what=
         groups = [("", runs)]
     figures, lines = [], []
     for name, part in groups:
-        label = f" ({READINGS[name][1]})" if name else ""
+        label = f" ({READING_TEX[name]})" if name else ""
         suffix = f"_{name}" if name and len(groups) > 1 else ""
         lines.append(f"{READINGS[name][1] if name else 'runs'}:")
         for init in distinct(part["init.kind"], sort=False):
@@ -254,19 +260,24 @@ def _finish_width_sweep(root: Path, runs, steps, checks, quick) -> tuple[list[st
                 yy = np.exp(np.mean(np.log(grp[col].clip(lower=1e-300)))) * \
                     (x / np.exp(np.mean(np.log(grp["n_min"])))) ** slope
                 ax.plot(x, yy, color=color, lw=1,
-                        label=f"N = {N}, {setting_text(init)}: n^{slope:.2f} [{lo:.2f}, {hi:.2f}]")
+                        label=f"$N$ = {N}, {setting_text(init)}: $n^{{{slope:.2f}}}$ "
+                              f"[{lo:.2f}, {hi:.2f}]")
             name = "sup_t ‖a_N W_{N:1} − W‖²_X / ‖V(0) − W*‖²_X" if col == "deviation" \
                 else "sup_t |E_DLN − E| / E(0)"
             lines.append(f"N = {N}, {setting_text(init)}: {name} ∝ n_min^{slope:.3f} "
                          f"(95% CI [{lo:.3f}, {hi:.3f}], {len(grp)} runs{dropped}, "
                          f"n_min {grp['n_min'].min()} to {grp['n_min'].max()})")
-    for ax, title in zip(axes, ("trajectory deviation (12a)", "loss difference (12b)"), strict=True):
+    titles = (r"trajectory deviation (12a): $\sup_t \|a_N W_{N:1} - W\|_X^2\,/\,"
+              r"\|V(0) - W^*\|_X^2$",
+              r"loss difference (12b): $\sup_t |E_{\rm DLN} - E|\,/\,E(0)$")
+    for ax, title in zip(axes, titles, strict=True):
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("smallest hidden width n_min")
+        sweep_ticks(ax, table["n_min"].unique())
+        ax.set_xlabel(r"smallest hidden width $n_{\min}$ (log scale)")
+        ax.set_ylabel(r"$\sup_t$ of the relative gap (log scale)")
         ax.set_title(title)
-        ax.legend(fontsize=7)
-    axes[0].set_ylabel("sup over t (relative)")
+        legend_under(ax, ncol=2, fontsize=7)
     fig.suptitle("Paper C, Theorem 2: the gap between network and convex twin vanishes with width\n"
                  "(median and 10–90% range over seeds; lines: fitted power laws, 95% CI of the "
                  "exponent)")
