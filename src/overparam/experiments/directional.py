@@ -9,6 +9,15 @@ from typing import TYPE_CHECKING
 from overparam.aggregate import left_out_text, over_runs, seed_curves
 from overparam.experiments import Experiment, register, verdict_line
 from overparam.experiments import directional_claims as claims
+from overparam.plot_layout import (
+    ZERO_NOTE,
+    legend_below,
+    legend_entries,
+    legend_under,
+    log_line,
+    on_log_axis,
+    zero_key,
+)
 from overparam.plots import (
     COLORS,
     band,
@@ -73,44 +82,77 @@ def _groups(runs: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     return [(name, ok[labels == name]) for name in dict.fromkeys(labels)]
 
 
-BOUND_STYLES = {"bound_lower": ("--", "lower bound from t = 0"),
-                "bound_upper": ("-.", "upper bound from t = 0"),
-                "bound_lower_restart": (":", "lower bound, restarted"),
-                "bound_upper_restart": ((0, (1, 3)), "upper bound, restarted")}
+#: The theorems' bounds on cos θ: column → (line style, colour, what it is). Line style tells
+#: lower (dashed) from upper (dash-dot); colour tells from t = 0 (black) from restarted (grey).
+RESTARTED = "0.55"
+BOUND_STYLES = {"bound_lower": ("--", "k", "lower bound from t = 0"),
+                "bound_upper": ("-.", "k", "upper bound from t = 0"),
+                "bound_lower_restart": ("--", RESTARTED, "lower bound, restarted"),
+                "bound_upper_restart": ("-.", RESTARTED, "upper bound, restarted")}
+#: Lemma 8's bounds on the norm, drawn in the style of the bound from t = 0 of that side.
+NORM_STYLES = {"norm_lower": "bound_lower", "norm_upper": "bound_upper"}
+
+
+def _bound_labels(steps: pd.DataFrame, ids, theorem: str, norm: str) -> dict[str, str]:
+    """The legend's text of each bound drawn (finite somewhere for ``ids``): the theorem, the
+    restart time, and Lemma 8's norm bounds that share the style of a bound from t = 0."""
+    import numpy as np
+
+    sub = steps[steps["run_id"].isin(ids)]
+    drawn = {c for c in (*BOUND_STYLES, *NORM_STYLES) if np.isfinite(sub[c]).any()}
+    restart = sub.loc[np.isfinite(sub["bound_lower_restart"]), "t"]
+    at = f" at t = {restart.min():.3g}" if len(restart) else ""
+    labels = {}
+    for col, (_, _, text) in BOUND_STYLES.items():
+        norms = [n for n, side in NORM_STYLES.items() if side == col and n in drawn]
+        if col in drawn or norms:
+            text = text.replace("restarted", "restarted" + at)
+            parts = ([f"{theorem} on cos θ"] if col in drawn else []) + \
+                ([f"Lemma 8 on {norm}"] if norms else [])
+            labels[col] = f"{text} ({'; '.join(parts)})"
+    return labels
 
 
 def _finish_fig1(root: Path, runs, steps, checks, quick, tag: str, fig_name: str,
-                 what: str) -> tuple[list[str], list[str]]:
+                 what: str, theorem: str, norm: str) -> tuple[list[str], list[str]]:
     """Angle, 1 − cos θ, loss and weight norm against flow time, per dynamics; the bounds
-    (black) are drawn from the first group's runs (SGD, as in the paper)."""
+    (black from t = 0, grey restarted) are drawn from the first group's runs (SGD, as in
+    the paper)."""
     import numpy as np
 
     plt = pyplot()
-    fig, axes = plt.subplots(1, 4, figsize=(17, 4.2))
+    fig, axes = plt.subplots(1, 4, figsize=(17, 4.4))
     lines: list[str] = []
-    for k, (name, grp) in enumerate(_groups(runs)):
+    groups = _groups(runs)
+    labels = _bound_labels(steps, groups[0][1]["run_id"], theorem, norm) if groups else {}
+    gaps = steps.assign(gap=2 * np.sin(steps["theta"] / 2) ** 2)
+    for k, (name, grp) in enumerate(groups):
         color, ids = COLORS[k % len(COLORS)], grp["run_id"]
         style = {"lw": 2.6, "alpha": 0.5} if k == 0 else {"lw": 1.2, "ls": ("-", "--", "-.")[k % 3]}
-        gaps = steps.assign(gap=2 * np.sin(steps["theta"] / 2) ** 2)
         for ax, col, frame in ((axes[0], "cos_theta", steps), (axes[1], "gap", gaps),
                                (axes[2], "loss", steps), (axes[3], "weight_norm", steps)):
             curves = _curves(frame, ids, col)
+            if ax is not axes[0]:  # log axes: values at exactly 0 are marked, not drawn
+                curves = on_log_axis(curves)
             if len(grp) > 1 and col in ("cos_theta", "weight_norm"):
                 band(ax, curves, name, color, fill_alpha=0.15, **style)
             else:
                 mean_curve(ax, curves, name, color, **style)
         t = curves.index[curves.n.to_numpy() > 0]
         if k == 0:
-            for col, (ls, label) in BOUND_STYLES.items():
-                b = _curves(steps, ids, col)
-                if b.n.gt(0).any():
-                    mean_curve(axes[0], b, label, "k", ls=ls, lw=0.9)
-                    mean_curve(axes[1], _curves(steps.assign(_gap=1 - steps[col]), ids, "_gap"),
-                               None, "k", ls=ls, lw=0.9)
-            for col, ls in (("norm_lower", "--"), ("norm_upper", "-.")):
-                b = _curves(steps, ids, col)
-                if b.n.gt(0).any():
-                    mean_curve(axes[3], b, f"Lemma 8, {col[5:]}", "k", ls=ls, lw=0.9)
+            for col, text in labels.items():
+                ls, shade, _ = BOUND_STYLES[col]
+                if col in set(steps.columns) and _curves(steps, ids, col).n.gt(0).any():
+                    mean_curve(axes[0], _curves(steps, ids, col), text, shade, ls=ls, lw=0.9)
+                    mean_curve(axes[1], on_log_axis(_curves(steps.assign(_gap=1 - steps[col]),
+                                                            ids, "_gap")),
+                               None, shade, ls=ls, lw=0.9)
+                    text = None
+                for norm_col in (n for n, side in NORM_STYLES.items() if side == col):
+                    b = _curves(steps, ids, norm_col)
+                    if b.n.gt(0).any():
+                        mean_curve(axes[3], on_log_axis(b), text, shade, ls=ls, lw=0.9)
+                        text = None
         med = over_runs(grp, [], ["T_switch", "norm_T", "final_cos_theta"],
                         stats=("median",)).iloc[0]
         T = med["T_switch"]
@@ -124,23 +166,22 @@ def _finish_fig1(root: Path, runs, steps, checks, quick, tag: str, fig_name: str
         if grp["problem.dynamics.kind"].iloc[0] == "sgd":
             lines.append(f"{name}: share of saved times where cos theta >= the flow's lower "
                          f"bound: {_share_above(steps, ids):.3f}")
-    axes[0].set_ylabel("cos θ(t)")
+    axes[0].set_ylabel(r"$\cos\theta(t)$")
     axes[0].set_ylim(-1.02, 1.02)
-    axes[0].legend(fontsize=6.5, loc="lower right")
-    axes[1].set_ylabel("1 − cos θ(t)")
+    axes[1].set_ylabel(r"$1 - \cos\theta(t)$ (log scale)")
     axes[1].set_yscale("log")
-    gap = 2 * np.sin(steps["theta"] / 2) ** 2
+    gap = gaps["gap"]
     axes[1].set_ylim(bottom=max(1e-17, 0.1 * float(gap[gap > 0].min())))
-    axes[2].set_ylabel("population loss L")
+    axes[2].set_ylabel("population loss $L$ (log scale)")
     axes[2].set_yscale("log")
-    axes[3].set_ylabel("‖w_e(t)‖")
+    axes[3].set_ylabel(f"{norm} (log scale)")
     axes[3].set_yscale("log")
-    axes[3].legend(fontsize=6.5)
     for ax in axes:
-        ax.set_xlabel("flow time t (= η·n for GD/SGD)")
-    fig.suptitle(f"Paper D, {fig_name}: {what}\nblack: the theorem's bounds drawn from the "
-                 "first run group (dashed lower, dash-dot upper, dotted restarted); vertical "
-                 "lines: T, where ‖w_e‖ turns up")
+        ax.set_xlabel(r"flow time $t$ ($= \eta n$ for GD/SGD)")
+    handles, texts = legend_entries(axes)
+    legend_below(fig, handles=[*handles, zero_key()], labels=[*texts, ZERO_NOTE], ncol=4)
+    fig.suptitle(f"Paper D, {fig_name}: {what}\nthe bounds are those of the first run group, "
+                 f"{groups[0][0] if groups else '—'}; vertical lines: T, where {norm} turns up")
     return [save(fig, root, tag)], lines
 
 
@@ -154,12 +195,16 @@ def _share_above(steps: pd.DataFrame, ids) -> float:
 
 def _finish_logistic(root, runs, steps, checks, quick):
     return _finish_fig1(root, runs, steps, checks, quick, "fig1a", "Fig 1a",
-                        "logistic regression on x ~ U(S¹), v = (0, 1), Thm 1")
+                        r"linear predictor (logistic loss) on $x \sim \mathcal{U}(S^1)$, "
+                        r"$v = (0, 1)$, against Theorem 1's lower bounds", "Thm 1",
+                        r"$\|w(t)\|$")
 
 
 def _finish_deep(root, runs, steps, checks, quick):
     return _finish_fig1(root, runs, steps, checks, quick, "fig1b", "Fig 1b",
-                        "4-layer linear net, rank-one balanced init, Thm 3 and Lemma 8")
+                        r"4-layer linear network from a balanced rank-one init, against "
+                        "Theorem 3's lower and upper bounds and Lemma 8's", "Thm 3",
+                        r"$\|w_e(t)\|$")
 
 
 register(Experiment(
@@ -234,22 +279,26 @@ def _finish_exact(root: Path, runs, steps, checks, quick) -> tuple[list[str], li
         for k, (theta0, grp) in enumerate(setting_groups(cell, "init.theta0", sort=True)):
             color, ids = COLORS[k % len(COLORS)], grp["run_id"]
             cos = mean_curve(axes[0, j], _curves(steps, ids, "cos_theta"),
-                             f"θ0 = {setting_text(theta0, '.2f')}", color)
-            p4 = mean_curve(axes[0, j], _curves(steps, ids, "bound_lower"), None, "k",
+                             f"$\\theta_0$ = {setting_text(theta0, '.2f')}", color)
+            p4 = mean_curve(axes[0, j], _curves(steps, ids, "bound_lower"), "Prop. 4", "k",
                             ls=":", lw=0.8)
             t = cos.index.to_numpy(float)
             err = np.abs(cos.complete_mean().to_numpy(float) - p4.mean.to_numpy(float))
-            axes[1, j].semilogy(t, np.maximum(err, 1e-17), color=color)
+            axes[1, j].set_yscale("log")
+            log_line(axes[1, j], t, err, color)  # exact agreement (t = 0): ▼, not −∞
             worst = max(worst, float(np.nanmax(err)))
         name = setting_text(kind).replace("_", " ")
-        axes[0, j].set_title(f"{name}, d = {setting_text(dim)}, c0 = {cell['c0'].iloc[0]:.4f}")
-        axes[1, j].set_xlabel("flow time t")
+        axes[0, j].set_title(f"{name}, $d$ = {setting_text(dim)}, $c_0$ = "
+                             f"{cell['c0'].iloc[0]:.4f}")
+        axes[1, j].set_xlabel("flow time $t$")
         lines.append(f"{setting_text(kind)}, d = {setting_text(dim)}: max_t |cos theta - Prop 4| = {worst:.2e} over "
                      f"{len(distinct(cell['init.theta0']))} initial angles; checks: "
                      f"{_verdicts(checks, cell['run_id'])}")
-    axes[0, 0].set_ylabel("cos θ(t)  (dotted: Prop. 4)")
-    axes[1, 0].set_ylabel("|cos θ(t) − Prop. 4|")
-    axes[0, 0].legend(fontsize=7)
+    axes[0, 0].set_ylabel(r"$\cos\theta(t)$  (dotted: Prop. 4)")
+    axes[1, 0].set_ylabel(r"$|\cos\theta(t) - $Prop. 4$|$ (log scale)")
+    handles, texts = legend_entries(axes[0])
+    legend_below(fig, handles=[*handles, zero_key()], labels=[*texts, ZERO_NOTE],
+                 ncol=len(handles) + 1)
     fig.suptitle("Paper D, Prop. 4: a balanced two-layer linear classifier under gradient flow "
                  "follows the closed form exactly (error = ODE solver + quadrature)")
     return [save(fig, root, "prop4")], lines
@@ -273,9 +322,9 @@ register(Experiment(
 
 
 # ------------------------------------------------------------ GD phases
-MARKS = (("n0", "o", "n0: cos θ ≥ 0 (end of Lemma 4's phase)"),
+MARKS = (("n0", "o", r"$n_0$: $\cos\theta \geq 0$ (end of Lemma 4's phase)"),
          ("n_lemma5", "s", "(11) holds from here on (Lemma 5)"),
-         ("n1_thm2", "^", "vᵀw ≥ R1 (Theorem 2's n1)"))
+         ("n1_thm2", "^", r"$v^\top w \geq R_1$ (Theorem 2's $n_1$)"))
 
 
 def _finish_phases(root: Path, runs, steps, checks, quick) -> tuple[list[str], list[str]]:
@@ -289,7 +338,7 @@ def _finish_phases(root: Path, runs, steps, checks, quick) -> tuple[list[str], l
     etas = [setting_text(v) for v in distinct(ok["schedule.eta"])]
     thetas = distinct(ok["init.theta0"])[::-1]
     theta_texts = [setting_text(v) for v in thetas]
-    fig, axes = plt.subplots(1, 3, figsize=(15.5, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(15.5, 5.4))
     lines = []
     for _, run in ok.iterrows():
         color = COLORS[etas.index(setting_text(run["schedule.eta"])) % len(COLORS)]
@@ -299,9 +348,9 @@ def _finish_phases(root: Path, runs, steps, checks, quick) -> tuple[list[str], l
         gap = 2 * np.sin(sub["theta"].to_numpy() / 2) ** 2
         first = setting_text(run["init.theta0"]) == theta_texts[0]
         axes[0].plot(n, sub["cos_theta"], color=color, ls=ls,
-                     label=f"η = {setting_text(run['schedule.eta'], 'g')}" if first else None)
-        axes[1].loglog(n, gap, color=color, ls=ls)
-        axes[1].loglog(n, 1 - sub["bound_lower"], color=color, ls=ls, lw=0.6, alpha=0.7)
+                     label=f"$\\eta$ = {setting_text(run['schedule.eta'], 'g')}" if first else None)
+        log_line(axes[1], n, gap, color, ls=ls)  # values at exactly 0: ▼, not −∞
+        log_line(axes[1], n, 1 - sub["bound_lower"].to_numpy(), color, ls=ls, lw=0.6, alpha=0.7)
         for mark, sym, _ in MARKS:
             m = int(run[mark])
             if m >= 0:
@@ -322,21 +371,29 @@ def _finish_phases(root: Path, runs, steps, checks, quick) -> tuple[list[str], l
             eta = pd.to_numeric(cell["schedule.eta"], errors="coerce").to_numpy(float)
             axes[2].loglog(eta[good], vals[good] + 1, sym,
                            ls=("-", "--", ":")[j % 3], color=COLORS[MARKS.index((mark, sym, label))],
-                           label=f"{label}, θ0 = {setting_text(theta0, '.2f')}")
+                           label=f"{label}, $\\theta_0$ = {setting_text(theta0, '.2f')}")
     axes[0].set_xscale("log")
-    axes[0].set_xlabel("iteration n + 1")
-    axes[0].set_ylabel("cos θ(n)   (○ n0, □ Lemma 5 from here, △ n1)")
-    axes[0].legend(fontsize=7, title_fontsize=7,
-                   title="line style: θ0 " + ", ".join(setting_text(t, ".2f") for t in thetas))
-    axes[1].set_xlabel("iteration n + 1")
-    axes[1].set_ylabel("1 − cos θ(n); thin: Lemma 4, then Lemma 5")
+    axes[1].set_xscale("log")
+    axes[1].set_yscale("log")
+    axes[0].set_xlabel("iteration $n + 1$ (log scale)")
+    axes[0].set_ylabel(r"$\cos\theta(n)$")
+    axes[0].set_title(r"○ $n_0$, □ (11) holds from here (Lemma 5), △ $n_1$ (Theorem 2)")
+    legend_under(axes[0], ncol=3, title_fontsize=7,
+                 title=r"line style: $\theta_0$ = " + ", ".join(setting_text(t, ".2f")
+                                                            for t in thetas))
+    axes[1].set_xlabel("iteration $n + 1$ (log scale)")
+    axes[1].set_ylabel(r"$1 - \cos\theta(n)$ (log scale)")
+    axes[1].set_title("thin: the bound of Lemma 4, then of Lemma 5")
     axes[1].set_ylim(bottom=1e-17)
-    axes[2].set_xlabel("step size η")
-    axes[2].set_ylabel("iteration where the phase starts (+1)")
-    axes[2].legend(fontsize=6.5)
-    fig.suptitle("Paper D, Lemma 4/5 and Theorem 2: GD on the exact population loss (x ~ U(S¹)) "
-                 "with constant steps; phase 1: θ > π/2, phase 2: (11) can fail, phase 3: "
-                 "(11) holds from then on")
+    axes[1].plot([], [], ls="none", marker="v", ms=4, color="k", label=ZERO_NOTE)
+    legend_under(axes[1])
+    axes[2].set_xlabel(r"step size $\eta$ (log scale)")
+    axes[2].set_ylabel("iteration + 1 (log scale)")
+    axes[2].set_title("where each phase starts")
+    legend_under(axes[2], fontsize=6.5)
+    fig.suptitle(r"Paper D, Lemma 4/5 and Theorem 2: GD on the exact population loss "
+                 r"($x \sim \mathcal{U}(S^1)$) with constant steps; phase 1: $\theta > \pi/2$, "
+                 "phase 2: (11) can fail, phase 3: (11) holds from then on")
     return [save(fig, root, "gd_phases")], lines
 
 
