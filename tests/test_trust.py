@@ -153,6 +153,29 @@ def test_another_spec_is_refused_more_seeds_add_and_replace_is_explicit(tmp_path
     assert not (out / "store" / ".parts").exists()
 
 
+def test_a_folder_of_another_tables_schema_is_refused_until_replace(tmp_path, tiny):
+    spec = str(_yaml(tmp_path, tiny, "schema"))
+    out = tmp_path / "o"
+    assert _invoke("run-spec", spec, "--out", str(out))[0].exit_code == 0
+    manifest = out / "schema" / "manifest.json"
+    old = json.loads(manifest.read_text())
+    del old["schema"]  # as written before the schema was recorded
+    manifest.write_text(json.dumps(old))
+    res, text = _invoke("run-spec", spec, "--out", str(out))
+    assert res.exit_code == 2 and "schema 1" in text and "--replace" in text
+    res, text = _invoke("run-spec", spec, "--out", str(out), "--replace")
+    assert res.exit_code == 0 and json.loads(manifest.read_text())["schema"] == 2
+
+
+def test_run_ids_carry_the_tables_schema(monkeypatch, tiny):
+    from overparam import runner
+
+    p = runner.plan(tiny)
+    now = p.run_id(p.settings[0], 0)
+    monkeypatch.setattr(runner, "TABLES_SCHEMA", 1)
+    assert p.run_id(p.settings[0], 0) != now  # an older folder's runs are never reused
+
+
 def test_dict_specs_without_an_id_get_one_from_their_content(tmp_path, tiny):
     del tiny["id"]
     first = op.run(tiny, out=tmp_path)

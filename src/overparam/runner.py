@@ -63,7 +63,7 @@ class Plan:
 
     def run_id(self, setting: Setting, seed: int) -> str:
         key = json.dumps({"setting": setting_dict(setting), "files": self.fingerprints,
-                          "seed": seed}, sort_keys=True)
+                          "seed": seed, "schema": TABLES_SCHEMA}, sort_keys=True)
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
     @property
@@ -302,6 +302,13 @@ def _run_missing(plan_: Plan, settings: list[Setting], store: ExperimentStore,
         bar.advance(len(result.runs))
 
 
+#: The layout and meaning of the tables' columns. It is part of every run id and of the
+#: manifest, and changes whenever a column is added, renamed or redefined: a results folder
+#: written under another schema is never reused run by run (its numbers would mix two
+#: meanings); it is refused until ``--replace``.
+TABLES_SCHEMA = 2
+
+
 def check_target(plan_: Plan, out: Path, replace: bool = False) -> None:
     """Refuse (SpecError on --out) to overwrite a results folder whose tables hold runs that
     this plan does not have, unless ``replace``. A plan that keeps every stored run (more
@@ -313,6 +320,12 @@ def check_target(plan_: Plan, out: Path, replace: bool = False) -> None:
         stored = json.loads(manifest.read_text())
     except (OSError, ValueError):
         return  # a damaged manifest holds nothing to keep: it is rewritten
+    if stored.get("schema", 1) != TABLES_SCHEMA:
+        raise SpecError("--out", f"{manifest.parent} was written by overparam "
+                        f"{stored.get('version', '?')} with tables of schema "
+                        f"{stored.get('schema', 1)} (this version writes schema "
+                        f"{TABLES_SCHEMA}: other columns); rerun with --replace to recompute "
+                        "it, or choose another --out")
     if stored.get("spec") == plan_.spec.model_dump(mode="json"):
         return
     held = {r.get("run_id") for r in stored.get("runs") or [] if isinstance(r, dict)}
@@ -377,7 +390,8 @@ def _execute(plan_: Plan, store: ExperimentStore, executor: Executor,
         "id": plan_.experiment_id, "title": plan_.title, "paper": plan_.paper,
         "paper_title": plan_.experiment.paper_title if plan_.experiment else "",
         "figure": plan_.experiment.figure if plan_.experiment else "",
-        "version": overparam.__version__, "command": plan_.command, "quick": plan_.quick,
+        "version": overparam.__version__, "schema": TABLES_SCHEMA, "command": plan_.command,
+        "quick": plan_.quick,
         "spec": plan_.spec.model_dump(mode="json"),
         "settings": [setting_dict(s) for s in plan_.settings],
         "runs": runs[["run_id", "status"]].to_dict(orient="records"),
