@@ -209,8 +209,28 @@ def _errors(events: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def render(index: Path, exe: str, workdir: Path) -> tuple[dict[str, Any], list[str]]:
-    """Open ``index`` with every image loaded; the page's image count and failures, and errors."""
+#: What overflows a viewport: the page's own width beyond it, images wider than it, and, per
+#: check or claim table, whether its verdict column is inside the viewport (it is sticky at
+#: the right edge of the table's scroll box).
+LAYOUT = """
+(() => {
+  const w = window.innerWidth;
+  const imgs = Array.from(document.images).filter((i) => i.getBoundingClientRect().right > w + 1);
+  const hidden = Array.from(document.querySelectorAll("th.vh")).filter((th) => {
+    const r = th.getBoundingClientRect();
+    return r.width === 0 || r.left < -1 || r.right > w + 1;
+  });
+  return {width: w, page: document.documentElement.scrollWidth, wide_images: imgs.length,
+          verdicts: document.querySelectorAll("th.vh").length, hidden_verdicts: hidden.length};
+})()
+"""
+
+
+def render(index: Path, exe: str, workdir: Path, width: int | None = None,
+           expression: str = LOAD_ALL_IMAGES) -> tuple[dict[str, Any], list[str]]:
+    """Open ``index`` (at a viewport ``width`` in CSS pixels, a phone's when small) with every
+    image loaded; the value of ``expression`` (by default the image count and failures), and
+    the page's errors."""
     browser = Browser(exe, workdir)
     try:
         target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
@@ -219,6 +239,10 @@ def render(index: Path, exe: str, workdir: Path) -> tuple[dict[str, Any], list[s
         )["sessionId"]
         for domain in ("Runtime", "Log", "Network", "Page"):
             browser.call(f"{domain}.enable", session=session)
+        if width is not None:
+            browser.call("Emulation.setDeviceMetricsOverride",
+                         {"width": width, "height": 900, "deviceScaleFactor": 1,
+                          "mobile": width < 600}, session)
         since = len(browser.events)
         nav = browser.call("Page.navigate", {"url": index.resolve().as_uri()}, session)
         assert "errorText" not in nav, nav
@@ -229,6 +253,10 @@ def render(index: Path, exe: str, workdir: Path) -> tuple[dict[str, Any], list[s
             session,
         )
         assert "exceptionDetails" not in result, result["exceptionDetails"]
+        if expression != LOAD_ALL_IMAGES:
+            result = browser.call("Runtime.evaluate",
+                                  {"expression": expression, "returnByValue": True}, session)
+            assert "exceptionDetails" not in result, result["exceptionDetails"]
         browser.drain()
         return result["result"]["value"], _errors(browser.events)
     finally:
@@ -246,6 +274,20 @@ def test_report_renders_every_image_without_errors(
     assert images["count"] == n_figures > 0
     assert images["failed"] == []
     assert errors == []
+
+
+@pytest.mark.parametrize("width", [420, 1280])
+def test_report_fits_a_phone_and_a_desktop(
+    chromium: str, reproduced: Path, tmp_path: Path, width: int
+) -> None:
+    """Nothing wider than the viewport: figures scale down, tables scroll inside their box,
+    and every table's verdict column stays in view."""
+    layout, errors = render(reproduced / "index.html", chromium, tmp_path / "browser", width,
+                            expression=LAYOUT)
+    assert layout["width"] == width and errors == []
+    assert layout["page"] <= width, layout
+    assert layout["wide_images"] == 0, layout
+    assert layout["verdicts"] > 0 and layout["hidden_verdicts"] == 0, layout
 
 
 def test_browser_check_reports_a_missing_figure(

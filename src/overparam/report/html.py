@@ -52,7 +52,8 @@ pre{background:var(--code);padding:.45rem .6rem;border-radius:6px;overflow-x:aut
 font-size:.85rem}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 ul.summary{margin:.3rem 0;padding-left:1.2rem;font-size:.92rem}
-.figs{display:grid;grid-template-columns:repeat(auto-fit,minmax(440px,1fr));gap:.7rem;margin:.5rem 0}
+.figs{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(440px,100%),1fr));gap:.7rem;
+margin:.5rem 0}
 figure{margin:0;background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:.4rem}
 figure img{width:100%;height:auto;display:block}
 figcaption{font-size:.8rem;color:var(--muted);margin-top:.25rem;word-break:break-all}
@@ -68,6 +69,11 @@ th{font-weight:600;background:var(--code)}td.num{text-align:right;font-variant-n
 .v-vacuous{font-style:italic}.s-stalled{color:var(--quick)}.printed{font-size:.85rem}
 .s-ok{color:var(--ok)}.s-diverged,.s-failed{color:var(--bad)}
 details{margin:.4rem 0;font-size:.9rem}summary{cursor:pointer;color:var(--muted)}
+.scroll{overflow-x:auto;max-width:100%}
+.scroll td.v,.scroll th.vh{position:sticky;right:0;z-index:1;background-clip:padding-box}
+th.vh{background:var(--code)}
+@media (max-width:600px){body{padding:.6rem;font-size:14px}.card{padding:.6rem}
+table{font-size:.8rem}th,td{padding:.2rem .3rem}}
 footer{margin-top:2rem;border-top:1px solid var(--line);padding-top:.5rem;font-size:.85rem}
 """
 
@@ -154,14 +160,14 @@ def _render_checks(exp: Experiment) -> str:
         '<th scope="col" title="runs where it is violated">violated</th>'
         '<th scope="col" title="runs where it does not apply">n/a</th>'
         '<th scope="col" title="runs where it held but the run stalled">vacuous</th>'
-        '<th scope="col">verdict</th>'
+        '<th scope="col" class="vh">verdict</th>'
         '<th scope="col" title="median over runs of the median lhs/rhs ratio">median ratio</th>'
         '<th scope="col" title="max over runs of the max lhs/rhs ratio">max ratio</th>'
         '<th scope="col">note (first violation, else the reason)</th></tr></thead>'
     )
     return (
-        f'<table class="checks"><caption class="muted">'
-        f"Theory checks, aggregated over runs</caption>{head}<tbody>{''.join(rows)}</tbody></table>"
+        f'<div class="scroll"><table class="checks"><caption class="muted">Theory checks, '
+        f"aggregated over runs</caption>{head}<tbody>{''.join(rows)}</tbody></table></div>"
     )
 
 
@@ -177,9 +183,11 @@ def _render_claims(exp: Experiment) -> str:
         for r in c.itertuples(index=False))
     head = ('<thead><tr><th scope="col">claim</th><th scope="col">paper</th>'
             '<th scope="col">statement</th><th scope="col">measured</th>'
-            '<th scope="col">verdict</th><th scope="col">why not evaluable</th></tr></thead>')
-    return (f'<table class="claims"><caption class="muted">The paper\'s claims about '
-            f"this figure, on these runs</caption>{head}<tbody>{rows}</tbody></table>")
+            '<th scope="col" class="vh">verdict</th><th scope="col">why not evaluable</th>'
+            '</tr></thead>')
+    return (f'<div class="scroll"><table class="claims"><caption class="muted">The paper\'s '
+            f"claims about this figure, on these runs</caption>{head}<tbody>{rows}</tbody>"
+            "</table></div>")
 
 
 def _render_figures(exp: Experiment) -> str:
