@@ -81,6 +81,14 @@ def _per_run(f: Frames, measure) -> Outcome | list:
             for run in group]
 
 
+def _measured(f: Frames, measure, none: str = "no run reached 2/eta") -> Outcome | list:
+    """(η, value) of every run where ``measure`` has a value, or why there is none."""
+    rows = _per_run(f, measure)
+    if isinstance(rows, Outcome):
+        return rows
+    return [(eta, m) for eta, m in rows if m is not None] or cannot(none)
+
+
 def _reaches(f: Frames) -> Outcome:
     rows = _per_run(f, lambda eta, st, sh, loss: (sh.max() * eta / 2.0, _reach(st, sh, eta),
                                                   st))
@@ -102,12 +110,9 @@ def _hovers(f: Frames) -> Outcome:
         ratio = sh[i:] * eta / 2.0
         return float(np.mean((ratio >= BAND[0]) & (ratio <= BAND[1])))
 
-    rows = _per_run(f, share)
-    if isinstance(rows, Outcome):
-        return rows
-    done = [(eta, s) for eta, s in rows if s is not None]
-    if not done:
-        return cannot("no run reached 2/eta")
+    done = _measured(f, share)
+    if isinstance(done, Outcome):
+        return done
     text = "; ".join(f"eta {eta:g}: {s:.0%} of measured steps in [{BAND[0]}, {BAND[1]}]x 2/eta"
                      for eta, s in done)
     return judged(min(s for _, s in done) >= MOST, text, min(s for _, s in done))
@@ -123,12 +128,9 @@ def _loss_at_eos(f: Frames) -> Outcome:
         after = loss[st[i]:]
         return float(after[-1] / after[0]), int(np.sum(np.diff(after) > 0)), after.size - 1
 
-    rows = _per_run(f, story)
+    rows = _measured(f, story)
     if isinstance(rows, Outcome):
         return rows
-    rows = [(eta, s) for eta, s in rows if s is not None]
-    if not rows:
-        return cannot("no run reached 2/eta")
     ok = all(r < 1.0 and ups > 0 for _, (r, ups, _) in rows)
     text = "; ".join(f"eta {eta:g}: loss x{r:.2f} after reaching 2/eta, rose on {ups} of {n} "
                      "steps" for eta, (r, ups, n) in rows)
@@ -140,12 +142,9 @@ def _sharpening(f: Frames) -> Outcome:
         i = _reach(st, sh, eta)
         return None if i is None or i == 0 else float(sh[i] / sh[: i].min())
 
-    rows = _per_run(f, rise)
-    if isinstance(rows, Outcome):
-        return rows
-    done = [(eta, r) for eta, r in rows if r is not None]
-    if not done:
-        return cannot("no run reached 2/eta after step 0")
+    done = _measured(f, rise, "no run reached 2/eta after step 0")
+    if isinstance(done, Outcome):
+        return done
     text = "; ".join(f"eta {eta:g}: x{r:.2f} from its minimum" for eta, r in done)
     return judged(min(r for _, r in done) >= SHARPENING, text, min(r for _, r in done))
 
