@@ -25,12 +25,14 @@ WIDE = {"id": "c-proof", "problem": {"kind": "deep_linear", "depth": 3, "hidden"
                                      "sigma_min_inner_every": 0},
         "init": {"kind": "orthogonal"}, "schedule": {"kind": "constant", "eta": "cor3"},
         "steps": 12, "seeds": 1}
-#: Narrow and with large initial weights: the network diverges, the twin (η* = 1/β) does not.
-DIVERGING = {"id": "c-diverge", "problem": {"kind": "deep_linear", "depth": 3, "hidden": 6,
+#: A large step, η = 1.98 n_N/(βN): the twin's η* = 1.98/β is below 2/β and it converges, the
+#: width-4 network of this seed diverges at step 3.
+DIVERGING = {"id": "c-diverge", "problem": {"kind": "deep_linear", "depth": 4, "hidden": 4,
                                             "loss": "squared_half", "data": DATA,
                                             "sigma_min_inner_every": 0},
-             "init": {"kind": "gaussian", "std": 1.6},
-             "schedule": {"kind": "constant", "eta": "thm1"}, "steps": 40, "seeds": 3}
+             "init": {"kind": "gaussian"},
+             "schedule": {"kind": "constant", "eta": "thm1", "scale": 1.98}, "steps": 40,
+             "seeds": 1}
 
 
 def _run(spec, out):
@@ -217,9 +219,8 @@ def test_the_twin_outlives_a_diverged_network(results):
 def test_a_diverging_twin_ends_its_own_rows(tmp_path):
     """η* beyond 2/β: the twin diverges too; its loss is NaN after the row where it failed,
     twin_status says so, and the table ends where the later of the two ended."""
-    spec = {**copy.deepcopy(DIVERGING), "id": "c-both", "seeds": 1, "steps": 30,
-            "init": {"kind": "gaussian"}, "schedule": {"kind": "constant", "eta": "thm1",
-                                                       "scale": 3.0}}
+    spec = {**copy.deepcopy(DIVERGING), "id": "c-both", "steps": 30,
+            "schedule": {"kind": "constant", "eta": "thm1", "scale": 3.0}}
     res = _run(spec, tmp_path / "both")
     row = res.runs.iloc[0]
     s = _steps(res, row["run_id"])
