@@ -185,3 +185,34 @@ def test_bad_probe_specs_name_their_field(tmp_path):
     assert field_of(schedule={"kind": "constant", "eta": "eta_max"}) == "schedule.eta"
     assert field_of(problem={"model_args": {"widths": [64, 4, 3]}}) == "problem.data"
     assert field_of(init={"kind": "he"}) == "init"
+
+
+@pytest.mark.parametrize("kind, reduction", [("cross_entropy", "mean"), ("logistic", "sum")])
+def test_losses_with_ridge_match_a_hand_written_loop(tmp_path, kind, reduction):
+    X, _ = _data()
+    if kind == "cross_entropy":  # probabilities over 2 classes
+        Y = np.stack([X[:, 0] > 0, X[:, 0] <= 0], axis=1).astype(float)
+    else:  # ±1 targets, one per output
+        Y = np.where(X[:, :2] > 0, 1.0, -1.0)
+    ridge, eta = 0.3, 0.2
+    res = op.probe(apply, init, (X, Y), loss={"kind": kind, "reduction": reduction,
+                                              "ridge": ridge},
+                   schedule={"kind": "constant", "eta": eta}, steps=3, measure=["pl_ratio"],
+                   out=tmp_path)
+    w, unravel = ravel_pytree(init(jax.random.PRNGKey(0)))
+
+    def loss(v):
+        F = apply(unravel(v), X)
+        if kind == "cross_entropy":
+            p = jnp.exp(F) / jnp.sum(jnp.exp(F), axis=1, keepdims=True)
+            data = -jnp.mean(jnp.sum(Y * jnp.log(p), axis=1))
+        else:
+            data = jnp.sum(jnp.log(1.0 + jnp.exp(-Y * F)))
+        return data + 0.5 * ridge * jnp.sum(v * v)
+
+    for k in range(4):
+        row = res.steps.iloc[k]
+        g = jax.grad(loss)(w)
+        assert row["loss"] == pytest.approx(float(loss(w)), rel=1e-12)
+        assert row["grad_norm"] == pytest.approx(float(jnp.linalg.norm(g)), rel=1e-10)
+        w = w - eta * g
