@@ -216,3 +216,19 @@ def test_losses_with_ridge_match_a_hand_written_loop(tmp_path, kind, reduction):
         assert row["loss"] == pytest.approx(float(loss(w)), rel=1e-12)
         assert row["grad_norm"] == pytest.approx(float(jnp.linalg.norm(g)), rel=1e-10)
         w = w - eta * g
+
+
+def test_a_nan_measurement_is_reported_not_a_crash(tmp_path):
+    """relu(z)^1.5 has a finite gradient but an infinite second derivative where z = 0: the
+    sharpness is NaN there while the loss and the step stay finite."""
+    X, Y = _data()
+    X[:, 2] = 0.0  # the third input is 0: its weights see z = 0 in every sample
+
+    def f(p, x):
+        return jnp.maximum(x @ p["W"], 0.0) ** 1.5
+
+    res = op.probe(f, lambda key: {"W": jnp.zeros((3, 2))}, (X, Y), steps=3,
+                   measure=["sharpness"], out=tmp_path)
+    run = res.runs.iloc[0]
+    assert run["status"] == "ok" and np.isfinite(res.steps["loss"]).all()
+    assert res.steps["sharpness"].isna().all() and run["nonfinite_measurements"] == 4

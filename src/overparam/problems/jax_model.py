@@ -110,6 +110,25 @@ def prepare(setting: Any, insts: list[Instance]) -> Prepared:
     return Prepared(consts, carries, data, make_step(p, apply_flat, loss_fn, schedule, local))
 
 
+#: The column that says whether a measurement came out finite on a step where it was due.
+MEASURED_COLUMN = {"curvature": "curvature", "pl_ratio": "pl_ratio", "sharpness": "sharpness",
+                   "trace": "hessian_trace", "ntk": "ntk_lambda_max", "lazy_gap": "lazy_gap",
+                   "dist_init": "dist_init"}
+
+
+def nonfinite_measurements(problem: Any, steps: Any) -> int:
+    """Steps where a requested measurement was due but came out NaN or infinite (a Hessian
+    with NaNs, say): reported, never a crash, and the run's status stays its loss's."""
+    count = 0
+    for name in problem.measure:
+        column = MEASURED_COLUMN.get(name)
+        if column is None:
+            continue
+        due = steps["step"].to_numpy() % problem.every.get(name, 1) == 0
+        count += int(np.sum(due & ~np.isfinite(steps[column].to_numpy())))
+    return count
+
+
 def finalize(setting: Any, inst: Instance, c: dict[str, Any], steps: Any,
              status: str) -> Finalized:
     """The run's summary columns (no paper's theorem applies to a general model: its
@@ -117,7 +136,8 @@ def finalize(setting: Any, inst: Instance, c: dict[str, Any], steps: Any,
     last = steps.iloc[-1]
     extra = {"final_loss": float(last["loss"]), "final_loss_gap": float(last["loss_gap"]),
              "max_eta_sharpness": float(np.nanmax(steps["eta_sharpness"].to_numpy()))
-             if steps["eta_sharpness"].notna().any() else float("nan")}
+             if steps["eta_sharpness"].notna().any() else float("nan"),
+             "nonfinite_measurements": nonfinite_measurements(setting.problem, steps)}
     return Finalized(c, extra, [])
 
 
