@@ -16,7 +16,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "overparam"
 #: Modules every family runs through: none may name a problem kind.
 SHARED = [
     "spec/base.py", "spec/setting.py", "spec/messages.py", "spec/loading.py", "spec/data.py",
-    "spec/inits.py", "spec/schedules.py", "runner.py", "resources.py", "plots.py", "aggregate.py",
+    "spec/inits.py", "spec/schedules.py", "runner.py", "resources.py", "plots.py", "plot_layout.py",
+    "aggregate.py", "fingerprints.py", "folder_rules.py", "spec/imports.py",
     "report/__init__.py", "report/summary.py", "report/scan.py", "report/html.py",
     "schedules/__init__.py", "schedules/base.py", "store.py", "engine.py", "executors.py", "cli.py", "__init__.py",
     "problems/__init__.py", "problems/protocol.py",

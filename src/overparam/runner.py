@@ -23,6 +23,7 @@ from overparam.executors import Executor, LocalExecutor
 from overparam.experiments import Experiment, get_experiment
 from overparam.experiments.claims import Frames, count_claims, evaluate_claims
 from overparam.fingerprints import expecting, file_fingerprints
+from overparam.folder_rules import TABLES_SCHEMA, check_target
 from overparam.plots import quick_figures
 from overparam.problems.protocol import COMPANION, compile_key
 from overparam.progress import Progress
@@ -300,44 +301,6 @@ def _run_missing(plan_: Plan, settings: list[Setting], store: ExperimentStore,
             timings[k] += result.timing[k]
         timings["computed"] = timings.get("computed", 0) + len(result.runs)
         bar.advance(len(result.runs))
-
-
-#: The layout and meaning of the tables' columns. It is part of every run id and of the
-#: manifest, and changes whenever a column is added, renamed or redefined: a results folder
-#: written under another schema is never reused run by run (its numbers would mix two
-#: meanings); it is refused until ``--replace``.
-TABLES_SCHEMA = 2
-
-
-def check_target(plan_: Plan, out: Path, replace: bool = False) -> None:
-    """Refuse (SpecError on --out) to overwrite a results folder whose tables hold runs that
-    this plan does not have, unless ``replace``. A plan that keeps every stored run (more
-    seeds, more settings) adds to the folder; the tables then cover the new plan."""
-    manifest = Path(out) / folder_name(plan_.experiment_id) / "manifest.json"
-    if replace or not manifest.is_file():
-        return
-    try:
-        stored = json.loads(manifest.read_text())
-    except (OSError, ValueError):
-        return  # a damaged manifest holds nothing to keep: it is rewritten
-    if stored.get("schema", 1) != TABLES_SCHEMA:
-        raise SpecError("--out", f"{manifest.parent} was written by overparam "
-                        f"{stored.get('version', '?')} with tables of schema "
-                        f"{stored.get('schema', 1)} (this version writes schema "
-                        f"{TABLES_SCHEMA}: other columns); rerun with --replace to recompute "
-                        "it, or choose another --out")
-    if stored.get("spec") == plan_.spec.model_dump(mode="json"):
-        return
-    held = {r.get("run_id") for r in stored.get("runs") or [] if isinstance(r, dict)}
-    searched = plan_.experiment is not None and plan_.experiment.search is not None
-    planned = {plan_.run_id(s, k) for s in plan_.settings for k in plan_.seeds()}
-    if not searched and held <= planned:  # more seeds or settings: every stored run stays
-        return
-    n = len(held - planned) if not searched else len(held)
-    raise SpecError("--out", f"{manifest.parent} holds {n} runs that this spec of "
-                    f"{plan_.experiment_id} does not plan (other settings, seeds, steps or "
-                    "--quick); rerun with --replace to replace them (runs both share are "
-                    "reused), or choose another --out")
 
 
 def execute(plan_: Plan, out: Path, progress: bool = True,
