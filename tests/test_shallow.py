@@ -21,6 +21,7 @@ from overparam.models import shallow as sh
 from overparam.problems import shallow as problem
 from overparam.spec import expand, validate_spec
 from overparam.theory import near_isometry as th
+from test_shallow_order import khatri_rao_power
 
 SMOOTH = ("gelu", "softplus", "sigmoid", "tanh", "elu")
 
@@ -61,13 +62,7 @@ def test_ntk_gram_is_the_dense_jacobian_gram(name):
 def test_khatri_rao_gram_is_the_hadamard_power(t):
     rng = np.random.default_rng(t)
     X = _unit_columns(rng, 3, 6)
-    cols = []
-    for a in range(X.shape[1]):
-        v = X[:, a]
-        for _ in range(t - 1):
-            v = np.kron(v, X[:, a])
-        cols.append(v)
-    KR = np.stack(cols, axis=1)  # the explicit X^{*t}, d0^t × n
+    KR = khatri_rao_power(X, t)  # the explicit X^{*t}, d0^t × n
     np.testing.assert_allclose(sh.khatri_rao_gram(X, t), KR.T @ KR, atol=1e-13)
     sv = np.linalg.svd(KR, compute_uv=False)
     nth = sv[X.shape[1] - 1] if sv.size >= X.shape[1] else 0.0  # the n-th singular value

@@ -43,7 +43,7 @@ def _hermite_coefficient(phi, i, scale, nodes=160):
     return float(np.sum(w * phi(scale * g) * he) / math.sqrt(2 * math.pi))
 
 
-def _khatri_rao_power(X, t):
+def khatri_rao_power(X, t):
     """X^{*t} ∈ R^{d0^t × n}, column a = vec(x_a ⊗ ⋯ ⊗ x_a), formed explicitly."""
     cols = []
     for a in range(X.shape[1]):
@@ -61,7 +61,7 @@ def test_mu_lower_68_is_the_formula_and_bounds_the_expected_gram():
     setting, inst, c = _instance(BASE)
     X, d1, w1, t = inst.data.X, c["d1"], inst.omega1, c["khatri_rao_t"]
     assert t == 2 and np.allclose(np.linalg.norm(X, axis=0), 1.0)
-    s_kr = np.linalg.svd(_khatri_rao_power(X, t), compute_uv=False)[-1]
+    s_kr = np.linalg.svd(khatri_rao_power(X, t), compute_uv=False)[-1]
     assert c["sigma_min_khatri_rao"] == pytest.approx(s_kr, rel=1e-9)
     ct = _hermite_coefficient(_gelu, t, w1)
     want = math.sqrt(d1 * ct**2 / math.factorial(t)) * s_kr
@@ -81,7 +81,7 @@ def test_width_requirement_is_77_and_its_factorization():
     setting, inst, c = _instance(BASE)
     X, n, d0, t = inst.data.X, c["n"], c["d0"], c["khatri_rao_t"]
     s_max = np.linalg.svd(X, compute_uv=False)[0]
-    s_kr = np.linalg.svd(_khatri_rao_power(X, t), compute_uv=False)[-1]
+    s_kr = np.linalg.svd(khatri_rao_power(X, t), compute_uv=False)[-1]
     c0 = _hermite_coefficient(_gelu, 0, inst.omega1)
     ct = _hermite_coefficient(_gelu, t, inst.omega1)
     lip = c["dphi_max"] + c["ddphi_max"] * c["chi_max"]
