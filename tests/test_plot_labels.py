@@ -608,7 +608,7 @@ def _each(drawn, check) -> dict[str, list[str]]:
     return {k: v for k, v in found.items() if v}
 
 
-figures_group = pytest.mark.xdist_group("figures")
+figures_group = pytest.mark.xdist_group("reproduce")  # they read the quick reproduction
 
 
 @figures_group

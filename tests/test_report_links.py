@@ -21,7 +21,7 @@ import pytest
 #: These tests read the one quick reproduction: under pytest-xdist they share a worker.
 pytestmark = pytest.mark.xdist_group("reproduce")
 
-PAPERS = {"A", "B", "C", "D"}
+PAPERS = {"A", "B", "C", "D", "E"}  # E: the edge of stability, on the generic probe
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 #: Attributes that make a browser fetch or link something.
 URL_ATTRS = {"href", "src", "srcset", "action", "data", "poster", "formaction"}
@@ -240,6 +240,9 @@ def test_cards_show_command_verdicts_ratios_and_timings(
         # Verdict table: one row per check, verdict and tightness ratios aggregated over runs.
         checks = pd.read_parquet(reproduced / folder / "checks.parquet")
         tables = card.find("table", "checks")
+        if checks.empty:  # a general model: no paper's theorem, its verdicts are claims
+            assert not tables and card.find("table", "claims"), folder
+            continue
         assert len(tables) == 1, folder
         head = [th.all_text() for th in tables[0].find("th")]
         assert {"check", "verdict", "median ratio", "max ratio"} <= set(head), head
