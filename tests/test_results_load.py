@@ -129,7 +129,23 @@ def test_show_prints_counts_bad_runs_and_verdicts(out):
         assert note in res.output
     for check in load(out).verdicts()["check"]:
         assert check in res.output
+    assert "verdict: " in res.output  # the headline, as after a run
     assert "Traceback" not in res.output
+
+
+def test_show_sets_aside_a_printed_statement_known_wrong(out, tmp_path):
+    """A check of a printed formula with an erratum does not decide the headline; show says
+    so, as the run's own output does."""
+    folder = tmp_path / "tiny"
+    shutil.copytree(out / "tiny", folder)
+    checks = pd.read_parquet(folder / "checks.parquet")
+    wrong = checks.iloc[:1].assign(check="X.printed", status="violated", holds=False,
+                                   erratum="C3", corrected_by=checks["check"].iloc[0])
+    pd.concat([checks, wrong]).to_parquet(folder / "checks.parquet", index=False)
+    res = cli.invoke(app, ["show", str(folder)])
+    assert res.exit_code == 0, res.output
+    assert "X.printed as printed: violated (erratum C3" in res.output
+    assert "verdict: violated" not in res.output
 
 
 # --------------------------------------------------------------------------- errors

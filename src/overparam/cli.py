@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from overparam.errors import SpecError
+from overparam.errors import SpecError, bounded
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Gradient descent on overparameterized networks, measured against the theory.")
@@ -94,7 +94,8 @@ def _raise_terminated(signum, frame) -> None:
 
 
 def _fail(exc: SpecError) -> None:
-    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(bounded(str(exc)))}", highlight=False,
+                      soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -151,7 +152,7 @@ def _run_allowed(target, quick, seeds, steps, out, sets, no_progress, choice, wo
     _print_claims(res)
     for line in res.manifest.get("summary", []):
         out_console.print(line, highlight=False, markup=False)
-    out_console.print(f"results: {res.path}")
+    out_console.print(f"results: {res.path}", highlight=False, markup=False)
     _exit_for([res], strict)
 
 
@@ -278,7 +279,7 @@ def report_cmd(results_dir: Path) -> None:
 
     if not results_dir.is_dir():
         _fail(SpecError("RESULTS_DIR", f"{results_dir} is not a folder"))
-    out_console.print(f"report: {write_report(results_dir)}")
+    out_console.print(f"report: {write_report(results_dir)}", highlight=False, markup=False)
 
 
 @app.command("reproduce")
@@ -311,7 +312,8 @@ def reproduce_cmd(quick: Quick = False, out: Out = DEFAULT_OUT,
         finally:
             ex.close()
         _print_claim_tally(results)
-        out_console.print(f"report: {write_report(out).resolve()}")
+        out_console.print(f"report: {write_report(out).resolve()}", highlight=False,
+                          markup=False)
     _exit_for(results, strict)
 
 
@@ -325,7 +327,7 @@ def show_cmd(results_dir: Annotated[Path, typer.Argument(
     try:
         shown = read(results_dir)
     except (OSError, ValueError) as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
+        err_console.print(f"[bold red]error:[/] {escape(bounded(str(exc)))}", highlight=False,
                           soft_wrap=True)
         raise typer.Exit(2) from None
     render(shown, out_console)

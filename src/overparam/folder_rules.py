@@ -21,17 +21,33 @@ if TYPE_CHECKING:
 TABLES_SCHEMA = 2
 
 
+def _runs_in_tables(root: Path) -> list[dict]:
+    """The run ids runs.parquet holds (none when it is absent or unreadable)."""
+    try:
+        import pyarrow.parquet as pq
+
+        ids = pq.read_table(root / "runs.parquet", columns=["run_id"]).column(0).to_pylist()
+    except Exception:  # noqa: BLE001 (absent or damaged: nothing to keep)
+        return []
+    return [{"run_id": r} for r in ids]
+
+
 def check_target(plan_: Plan, out: Path, replace: bool = False) -> None:
     """Refuse (SpecError on --out) to overwrite a results folder whose tables hold runs that
     this plan does not have, unless ``replace``. A plan that keeps every stored run (more
     seeds, more settings) adds to the folder; the tables then cover the new plan."""
+    if Path(out).exists() and not Path(out).is_dir():
+        raise SpecError("--out", f"{out} is a file, not a folder")
     manifest = Path(out) / folder_name(plan_.experiment_id) / "manifest.json"
-    if replace or not manifest.is_file():
+    if replace:
         return
     try:
         stored = json.loads(manifest.read_text())
+        if not isinstance(stored, dict):
+            raise ValueError("not a mapping")
     except (OSError, ValueError):
-        return  # a damaged manifest holds nothing to keep: it is rewritten
+        # no readable manifest: the tables, if any, still say which runs the folder holds
+        stored = {"schema": TABLES_SCHEMA, "runs": _runs_in_tables(manifest.parent)}
     if stored.get("schema", 1) != TABLES_SCHEMA:
         raise SpecError("--out", f"{manifest.parent} was written by overparam "
                         f"{stored.get('version', '?')} with tables of schema "

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from overparam.report.summary import check_summary, format_ratio
+from overparam.report.summary import check_summary, format_ratio, headline
 from overparam.results import STATUSES, Result, load, varying_columns
 
 #: Runs listed in the table of runs that are not ok; the rest are counted.
@@ -162,6 +162,12 @@ def render(shown: Shown, console: Console) -> None:
     for table in (_bad_runs(shown), _verdicts(shown.checks), claims_table(shown.claims)):
         if table is not None:
             console.print(table)
+    summary = check_summary(shown.checks)
+    if not summary.empty:  # the headline, with printed statements known wrong set aside
+        verdict, printed = headline(summary)
+        console.print(f"verdict: {verdict}", highlight=False, markup=False)
+        for line in printed:
+            console.print(f"  {line} (docs/errata.md)", highlight=False, markup=False)
     for line in m.get("summary") or []:
         console.print(str(line), highlight=False, markup=False)
     console.print(f"results: {escape(str(shown.result.path))}", highlight=False)

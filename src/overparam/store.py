@@ -76,7 +76,13 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def write_parquet(path: Path, df: pd.DataFrame) -> None:
-    atomic_write(path, lambda p: df.to_parquet(p, index=False))
+    """Write a table with a CRC per data page, so that damaged bytes are detected on read."""
+    atomic_write(path, lambda p: df.to_parquet(p, index=False, write_page_checksum=True))
+
+
+def read_checked(path: Path) -> pd.DataFrame:
+    """A table read whole with its page checksums verified (damage raises OSError)."""
+    return pd.read_parquet(path, page_checksum_verification=True)
 
 
 TABLES = ("runs", "steps", "checks")
@@ -127,9 +133,10 @@ class ExperimentStore:
             batch = json.loads(rec.read_text())
             import pyarrow.parquet as pq
 
+            # the whole table is read: a damaged data page fails here, not at every rerun
             ok = (isinstance(batch, dict) and len(batch["run_ids"]) == len(batch["records"])
-                  == len(batch["rows"]) and pq.read_metadata(steps).num_rows
-                  == sum(batch["rows"]))
+                  == len(batch["rows"]) and pq.read_table(
+                      steps, page_checksum_verification=True).num_rows == sum(batch["rows"]))
         except (OSError, ValueError, KeyError, TypeError, Exception):
             ok = False
         if not ok:
@@ -158,10 +165,11 @@ class ExperimentStore:
         """The folder's tables (empty when there are none or one is unreadable)."""
         if self._tables is None:
             self._tables = {}
-            try:
+            try:  # every table read whole: a damaged one counts as none (its runs recomputed)
                 if all((self.root / f"{t}.parquet").is_file() for t in TABLES):
-                    runs = pd.read_parquet(self.root / "runs.parquet")
-                    self._tables = {"runs": runs.set_index("run_id", drop=False)}
+                    tables = {t: read_checked(self.root / f"{t}.parquet") for t in TABLES}
+                    tables["runs"] = tables["runs"].set_index("run_id", drop=False)
+                    self._tables = tables
             except (OSError, ValueError, KeyError):
                 self._tables = {}
         return self._tables

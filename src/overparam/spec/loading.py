@@ -50,11 +50,18 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return " ".join(f"{problem}{where}".split())
 
 
+#: The largest spec file read (a spec is settings, not data).
+MAX_SPEC_BYTES = 5_000_000
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a spec file (safe_load only, no duplicate keys); errors name the file."""
     p = Path(path)
     if p.exists() and not p.is_file():
         raise SpecError(str(path), "a spec must be a regular file")
+    if p.is_file() and p.stat().st_size > MAX_SPEC_BYTES:
+        raise SpecError(str(path), f"{p.stat().st_size} bytes: a spec file holds at most "
+                        f"{MAX_SPEC_BYTES} (large data belongs in .npy files it names)")
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
@@ -92,6 +99,9 @@ def parse_set(pair: str) -> tuple[str, Any]:
         raise SpecError("--set", f"bad key {key!r}")
     try:
         return key, safe_load(value)
+    except RecursionError:
+        raise SpecError(show_field(key), "the value is nested more levels deep than a spec "
+                        "can be") from None
     except yaml.YAMLError as exc:
         raise SpecError(show_field(key), f"value {value!r} is not valid YAML: "
                          f"{_yaml_problem(exc)}") from None
