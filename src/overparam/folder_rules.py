@@ -57,6 +57,8 @@ def check_target(plan_: Plan, out: Path, replace: bool = False) -> None:
     if stored.get("spec") == plan_.spec.model_dump(mode="json"):
         return
     held = {r.get("run_id") for r in stored.get("runs") or [] if isinstance(r, dict)}
+    if not held:  # nothing stored: nothing to lose
+        return
     searched = plan_.experiment is not None and plan_.experiment.search is not None
     planned = {plan_.run_id(s, k) for s in plan_.settings for k in plan_.seeds()}
     if not searched and held <= planned:  # more seeds or settings: every stored run stays
