@@ -72,10 +72,14 @@ def make_step(problem: Any, apply_flat: Callable, loss_fn: Callable, schedule: A
     def step(carry: Carry, d: dict[str, Any], k: jax.Array):
         X, Y, w = d["X"], d["Y"], carry.w
 
-        def total(v):
-            return loss_fn(apply_flat(v, X), Y) + 0.5 * ridge * jnp.vdot(v, v)
+        def with_outputs(v):
+            F = apply_flat(v, X)
+            return loss_fn(F, Y) + 0.5 * ridge * jnp.vdot(v, v), F
 
-        loss, g = jax.value_and_grad(total)(w)
+        def total(v):
+            return with_outputs(v)[0]
+
+        (loss, F), g = jax.value_and_grad(with_outputs, has_aux=True)(w)
         gap = loss - d["l_star"]
         gn2 = jnp.vdot(g, g)
         hess = ops.hvp(total, w)
@@ -140,7 +144,7 @@ def make_step(problem: Any, apply_flat: Callable, loss_fn: Callable, schedule: A
 
             (lin_loss, F_lin), lin_g = jax.value_and_grad(lin_total, has_aux=True)(lin_w)
             row.update(lin_loss=lin_loss,
-                       lazy_gap=jnp.linalg.norm(apply_flat(w, X) - F_lin))
+                       lazy_gap=jnp.linalg.norm(F - F_lin))
             lin_ok = alive_after(lin_alive, lin_loss, d["diverge_at"])
             lin_w = jnp.where(lin_ok, lin_w - eta * lin_g, lin_w)
             lin_alive = lin_ok
