@@ -83,6 +83,15 @@ def _cell_title(h: str, ratio: float, noise: str | None = None) -> str:
     return f"$h$ = {h}{noise_text}, $\\alpha_1/\\alpha_2$ = {ratio:.3f}"
 
 
+def _started_by_schedule(cell):
+    """(schedule kind, its colour, its runs, those that started) per schedule of a grid
+    cell; a schedule none of whose runs started is left out (keeping its colour slot)."""
+    for k, (kind, grp) in enumerate(setting_groups(cell, "schedule.kind")):
+        started = grp[grp["status"] != "failed"]
+        if not started.empty:
+            yield kind, COLORS[k % len(COLORS)], grp, started
+
+
 # ------------------------------------------------------------------ Fig 1
 def finish_tightness(root: Path, runs, steps, checks, quick) -> tuple[list[str], list[str]]:
     """Fig 1: log10 L(t) (mean ± std) against the bounds of eq 17 and eq 20, per width and
@@ -101,12 +110,8 @@ def finish_tightness(root: Path, runs, steps, checks, quick) -> tuple[list[str],
             ratio = _mean_over_runs(cell, cell["alpha1"] / cell["alpha2"])
             low, last = 0.0, 1
             h, s2 = setting_text(width), setting_text(noise, "g")
-            for k, (kind, grp) in enumerate(setting_groups(cell, "schedule.kind")):
-                color = COLORS[k % len(COLORS)]
-                started = grp[grp["status"] != "failed"]
+            for kind, color, _, started in _started_by_schedule(cell):
                 ok = started["run_id"]
-                if ok.empty:
-                    continue
                 actual = log10_curves(steps, ok, "loss_gap")
                 mean = actual.mean.dropna()  # over the seeds present: drawn, partly dashed
                 low, last = min(low, mean.min()), max(last, int(mean.index.max()))
@@ -147,12 +152,8 @@ def finish_comparison(root: Path, runs, steps, checks, quick) -> tuple[list[str]
     for j, width in enumerate(widths):
         cell = runs[rows_with(runs, "problem.width", width)]
         h = setting_text(width)
-        for k, (kind, grp) in enumerate(setting_groups(cell, "schedule.kind")):
-            color = COLORS[k % len(COLORS)]
-            started = grp[grp["status"] != "failed"]
+        for kind, color, grp, started in _started_by_schedule(cell):
             ids = started["run_id"]
-            if ids.empty:
-                continue
             name = _schedule_label(kind)
             gap = band(axes[0, j], log10_curves(steps, ids, "loss_gap"), name, color)
             band(axes[1, j], log10_curves(steps, ids, "eta"), name, color)
