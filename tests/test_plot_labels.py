@@ -748,8 +748,7 @@ def test_fig3_has_the_papers_panels(drawn):
 
 def test_the_layout_module_names_no_problem_kind():
     """``plot_layout`` is shared by every figure, like ``plots``: it knows no family."""
-    from test_architecture import SRC, kinds_named
-
     from overparam.problems import registry
+    from test_architecture import SRC, kinds_named
 
     assert kinds_named(SRC / "plot_layout.py", registry.kinds()) == []

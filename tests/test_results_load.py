@@ -151,6 +151,27 @@ def test_show_sets_aside_a_printed_statement_known_wrong(out, tmp_path):
 # --------------------------------------------------------------------------- errors
 
 
+
+def test_the_report_links_each_cited_erratum_to_its_text(out, tmp_path):
+    """'as printed: violated (erratum C3)' links to C3's entry, quoted once at the end of the
+    page; an unknown id is left as text; an uncited erratum is not quoted."""
+    from overparam.report import errata, write_report
+
+    folder = tmp_path / "r" / "tiny"
+    shutil.copytree(out / "tiny", folder)
+    checks = pd.read_parquet(folder / "checks.parquet")
+    wrong = checks.iloc[:1].assign(check="X.printed", status="violated", holds=False,
+                                   erratum="C3", corrected_by=checks["check"].iloc[0])
+    pd.concat([checks, wrong]).to_parquet(folder / "checks.parquet", index=False)
+    page = write_report(tmp_path / "r").read_text()
+    assert 'erratum <a href="#erratum-C3">C3</a>' in page
+    assert page.count('<article id="erratum-C3"') == 1 and 'id="erratum-A1"' not in page
+    assert "the n_N-th singular value" in page  # C3's title, quoted
+    cited: set[str] = set()
+    assert errata.link_citations("erratum Z9 and errata A10", cited) == (
+        'erratum Z9 and errata <a href="#erratum-A10">A10</a>')
+    assert cited == {"A10"}
+
 def test_load_names_the_path_that_is_not_a_results_folder(tmp_path, out):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load(tmp_path / "nowhere")

@@ -132,6 +132,17 @@ def test_every_erratum_a_check_names_is_in_the_errata():
     assert re.search(rf"^## {SEC45_AS_PRINTED['erratum']}\. ", text, re.M)
 
 
+def test_the_packaged_errata_are_docs_errata_and_every_entry_parses():
+    """The report quotes errata from the package; that is docs/errata.md, entry by entry."""
+    from overparam.report import errata
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "errata.md").read_text()
+    ids = re.findall(r"^## ([A-Z]\d+)\. ", text, re.M)
+    assert ids and list(errata.entries()) == ids
+    assert all(body for _, body in errata.entries().values())
+    assert errata.entries()["C3"][0].startswith("§4.5: the bad-saddle bound")
+
+
 # ------------------------------------------------------------------ the results folder
 def test_another_spec_is_refused_more_seeds_add_and_replace_is_explicit(tmp_path, tiny):
     spec = str(_yaml(tmp_path, tiny, "store"))

@@ -36,6 +36,7 @@ from overparam.problems.protocol import (
     Prepared,
     alive_after,
     divergence_threshold,
+    stall_reason,
 )
 from overparam.resources import Term, rows_terms
 from overparam.schedules import StepContext
@@ -304,6 +305,19 @@ def finalize(setting: Setting, inst: Instance, c: dict[str, Any], steps: Any,
     return Finalized(c, extra, checks)
 
 
+def stalled(setting: Setting, c: dict[str, Any], steps: Any) -> str:
+    """A GD or SGD run whose loss (infimum 0 on separable data) barely moved while η·K_t
+    stayed tiny, with K_t = N‖w‖^{2−2/N}·λ_max(E xxᵀ)/4: the logistic ℓ'' ≤ 1/4 times the
+    Gauss–Newton factor of N balanced layers. Flows have no step size to be too small."""
+    if setting.problem.dynamics.kind not in ("gd", "sgd"):
+        return ""
+    N = c["N"]
+    lam = make_distribution(setting).second_moment() / 2.0  # E xxᵀ = (E‖P₂x‖²/2)·I
+    K = N * steps["weight_norm"].to_numpy(float) ** (2.0 - 2.0 / N) * lam / 4.0
+    return stall_reason(steps["loss"].to_numpy(float), steps["eta"].to_numpy(float) * K,
+                        "eta*K_t")
+
+
 def memory_terms(setting: Setting, base_dir: Path) -> list[Term]:
     """The arrays of one seed, and the logged rows (the loop's columns, t, alive)."""
     return memory.terms(setting, base_dir) + rows_terms(setting, len(LOOP_COLUMNS) + 2)
@@ -321,6 +335,6 @@ def figure(root: Path, runs: Any, steps: Any) -> list[str]:
 
 FAMILY = Family(
     spec=PROBLEM, columns=COLUMNS, build_instance=build_instance, prepare=prepare,
-    finalize=finalize, failure=failure, memory=memory_terms, figure=figure,
+    finalize=finalize, failure=failure, stalled=stalled, memory=memory_terms, figure=figure,
     runtime_fields=("init", "diverge_factor"),
 )

@@ -32,6 +32,7 @@ from overparam.problems.protocol import (
     Prepared,
     alive_after,
     divergence_threshold,
+    stall_reason,
 )
 from overparam.problems.shallow_constants import theory_constants
 from overparam.resources import Term, rows_terms
@@ -334,6 +335,15 @@ def failure(setting: Setting, c: dict[str, Any]) -> str:
     return ""
 
 
+def stalled(setting: Setting, c: dict[str, Any], steps: Any) -> str:
+    """A run whose training loss (its minimum is 0: the network interpolates) barely moved while
+    η·λ_max of the Gauss–Newton matrix 2·scale·JᵀJ stayed tiny. The NTK rows (``ntk_every``)
+    give λ_max(J Jᵀ); without them there is no stability scale and no stall verdict."""
+    net = steps[np.isfinite(steps["eta"].to_numpy(float))]
+    ratio = (net["eta"] * 2.0 * c["loss_scale"] * net["ntk_lambda_max"]).to_numpy(float)
+    return stall_reason(net["loss"].to_numpy(float), ratio, "eta*lambda_max(Gauss-Newton)")
+
+
 def memory_terms(setting: Setting, base_dir: Path) -> list[Term]:
     """The arrays of one seed, and the logged rows (COLUMNS, t, alive, stop, the twin's flag)."""
     return memory.terms(setting, base_dir) + rows_terms(setting, len(COLUMNS) + 4)
@@ -350,7 +360,8 @@ def figure(root: Path, runs: Any, steps: Any) -> list[str]:
 
 FAMILY = Family(
     spec=PROBLEM, columns=COLUMNS, build_instance=build_instance, prepare=prepare,
-    finalize=finalize, failure=failure, memory=memory_terms, figure=figure,
+    finalize=finalize, failure=failure, stalled=stalled, memory=memory_terms,
+    figure=figure,
     # the data's kind stays in the key (it decides whether errors are logged)
     runtime_fields=("problem.data", "problem.width", "problem.loss", "problem.target_loss",
                     "problem.khatri_rao_t", "problem.chi_max", "problem.c_cond9",

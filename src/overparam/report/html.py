@@ -9,6 +9,7 @@ from html import escape
 from pathlib import PurePosixPath
 from typing import Any
 
+from overparam.report import errata
 from overparam.report.scan import Experiment, url
 from overparam.report.summary import format_ratio, headline
 
@@ -67,6 +68,7 @@ th{font-weight:600;background:var(--code)}td.num{text-align:right;font-variant-n
 .v-fails,.v-error{color:var(--bad);background:var(--bad-bg)}
 .v-not_applicable,.v-vacuous,.v-cannot{color:var(--na);background:var(--na-bg)}
 .v-vacuous{font-style:italic}.s-stalled{color:var(--quick)}.printed{font-size:.85rem}
+.erratum{background:var(--card);border:1px solid var(--line);border-radius:6px;padding:.2rem .9rem;margin:.6rem 0}
 .s-ok{color:var(--ok)}.s-diverged,.s-failed{color:var(--bad)}
 details{margin:.4rem 0;font-size:.9rem}summary{cursor:pointer;color:var(--muted)}
 .scroll{overflow-x:auto;max-width:100%}
@@ -125,8 +127,8 @@ def _printed_html(exp: Experiment) -> str:
     if not lines:
         return ""
     items = "".join(f"<li>{_e(t)}</li>" for t in lines)
-    return (f'<ul class="printed muted">{items}</ul><p class="printed muted">Errata: '
-            "docs/errata.md of the overparam source.</p>")
+    return (f'<ul class="printed muted">{items}</ul><p class="printed muted">Each erratum '
+            'is quoted under <a href="#errata">Errata cited</a> (docs/errata.md).</p>')
 
 
 def _render_checks(exp: Experiment) -> str:
@@ -151,7 +153,7 @@ def _render_checks(exp: Experiment) -> str:
             f"{_verdict_cell(r.verdict)}"
             f'<td class="num">{_e(format_ratio(r.median_ratio))}</td>'
             f'<td class="num">{_e(format_ratio(r.max_ratio))}</td>'
-            f"<td>{_e(r.note)}</td>"
+            f"<td>{_e(_note_with_erratum(r.note, r.erratum))}</td>"
             "</tr>"
         )
     head = (
@@ -169,6 +171,14 @@ def _render_checks(exp: Experiment) -> str:
         f'<div class="scroll"><table class="checks"><caption class="muted">Theory checks, '
         f"aggregated over runs</caption>{head}<tbody>{''.join(rows)}</tbody></table></div>"
     )
+
+
+def _note_with_erratum(note: Any, erratum: Any) -> str:
+    """A check's note, naming the erratum of a printed formula known wrong."""
+    note = "" if not isinstance(note, str) else note
+    if not isinstance(erratum, str) or not erratum or f"erratum {erratum}" in note:
+        return note
+    return f"{note} (erratum {erratum})".strip()
 
 
 def _render_claims(exp: Experiment) -> str:
@@ -220,8 +230,8 @@ def _kv(label: str, value_html: str) -> str:
     return f'<span><span class="k">{_e(label)}</span> {value_html}</span>'
 
 
-def _render_card(exp: Experiment, anchor: str) -> str:
-    """One experiment card."""
+def _render_card(exp: Experiment, anchor: str, cited: set[str]) -> str:
+    """One experiment card; the errata it cites are linked and added to ``cited``."""
     m = exp.manifest
     title = m.get("title") or exp.exp_id
     quick = bool(m.get("quick", False))
@@ -267,6 +277,10 @@ def _render_card(exp: Experiment, anchor: str) -> str:
     )
     verdict = _experiment_verdict(exp)
     vbadge = _verdict_badge(verdict) if verdict else ""
+
+    def cite(html: str) -> str:
+        return errata.link_citations(html, cited)
+
     spec = m.get("spec")
     spec_html = (
         "<details><summary>resolved spec</summary><pre><code>"
@@ -280,9 +294,10 @@ def _render_card(exp: Experiment, anchor: str) -> str:
     data_html = f'<p class="meta muted">data: {data}</p>' if data else ""
     return (
         f'<article class="card" id="{_e(anchor)}">'
-        f"<h3>{_e(title)} {badge} {vbadge}</h3>{_printed_html(exp)}"
+        f"<h3>{_e(title)} {badge} {vbadge}</h3>{cite(_printed_html(exp))}"
         f'<div class="meta">{"".join(meta)}</div>'
-        f"{cmd}{summary}{_render_figures(exp)}{_render_claims(exp)}{_render_checks(exp)}"
+        f"{cmd}{cite(summary)}{_render_figures(exp)}{cite(_render_claims(exp))}"
+        f"{cite(_render_checks(exp))}"
         f"{spec_html}{data_html}"
         "</article>"
     )
@@ -296,6 +311,7 @@ def render_page(exps: list[Experiment], skipped: list[tuple[str, str]]) -> str:
 
         versions = [__version__]
     used: set[str] = set()
+    cited: set[str] = set()  # errata linked from the cards, shown at the end
 
     def unique(base: str) -> str:
         anchor, i = base, 2
@@ -326,7 +342,7 @@ def render_page(exps: list[Experiment], skipped: list[tuple[str, str]]) -> str:
                 f'<li><a href="#{_e(aid)}">{_e(e.manifest.get("title") or e.exp_id)}</a>'
                 f'{fig} <code class="muted">{_e(e.exp_id)}</code>{tag}</li>'
             )
-            cards.append(_render_card(e, aid))
+            cards.append(_render_card(e, aid, cited))
         toc.append(f'<li><a href="#{_e(pid)}">{_e(heading)}</a><ul>{"".join(items)}</ul></li>')
         sections.append(f'<section id="{_e(pid)}"><h2>{_e(heading)}</h2>{"".join(cards)}</section>')
 
@@ -357,7 +373,7 @@ def render_page(exps: list[Experiment], skipped: list[tuple[str, str]]) -> str:
         f'<p class="muted">overparam {_e(", ".join(versions))} \u00b7 {n_exp} experiment'
         f"{'' if n_exp == 1 else 's'} \u00b7 {len(papers)} paper{'' if len(papers) == 1 else 's'}"
         "</p></header>"
-        f"<main>{body}{skipped_html}</main>"
+        f"<main>{body}{errata.section(cited)}{skipped_html}</main>"
         '<footer class="muted">Static offline report generated by '
         "<code>overparam.report.write_report</code>. All links are relative.</footer>"
         "</body></html>\n"
