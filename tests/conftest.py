@@ -17,6 +17,14 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("OVERPARAM_PLATFORM", "cpu")
+# One thread per process for BLAS and XLA's CPU kernels: the suite runs one pytest-xdist
+# worker per core, and threads of two processes spin-waiting for the same cores cost about a
+# quarter of the suite's time. Set here, before NumPy or JAX load, the workers and every
+# subprocess inherit it; an explicit setting of the caller's wins.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
+                      "intra_op_parallelism_threads=1")
 if "OVERPARAM_CACHE_DIR" not in os.environ:
     _cache = tempfile.mkdtemp(prefix="overparam-test-xla-")
     os.environ["OVERPARAM_CACHE_DIR"] = _cache
@@ -58,13 +66,16 @@ def reproduced(tmp_path_factory: pytest.TempPathFactory) -> Path:
     It takes minutes, so it runs once per test run: under pytest-xdist the first worker that
     needs it computes it into the run's shared temporary folder while the others wait on a
     file lock, then reuse it. Tests must treat the folder as read-only (copy it to change
-    anything).
+    anything). ``OVERPARAM_QUICK_RESULTS`` may name the folder of an earlier ``overparam
+    reproduce --quick`` of the same code to use instead.
     """
     from filelock import FileLock
     from typer.testing import CliRunner
 
     from overparam.cli import app
 
+    if os.environ.get("OVERPARAM_QUICK_RESULTS"):  # an earlier reproduction, when iterating
+        return Path(os.environ["OVERPARAM_QUICK_RESULTS"])
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     out = shared / "reproduce-quick"

@@ -1,6 +1,7 @@
 """Faults that must end in one bounded line (exit 2) or be recovered from, never a traceback
 or a silent loss: markup in paths, deep --set values, huge keys, huge spec files, damaged
-table data, a lost manifest, --out naming a file."""
+table data, a lost manifest, --out naming a file, a disk that fills while the tables are
+written."""
 
 from __future__ import annotations
 
@@ -119,3 +120,37 @@ def test_out_naming_a_file_is_one_line(stored, tmp_path):
     (tmp_path / "afile").write_text("x")
     res, text = _invoke("run-spec", str(spec), "--out", str(tmp_path / "afile"))
     assert res.exit_code == 2 and "is a file" in text
+
+
+def test_a_full_disk_while_writing_the_tables_replaces_none_and_the_rerun_resumes(
+        stored, tmp_path, monkeypatch):
+    """ENOSPC on the last of the three tables: exit 4 with one line naming the folder and the
+    need for space, the old tables byte for byte, no temporary left; with space the same
+    command resumes from the saved batches and computes nothing."""
+    import errno
+
+    from overparam.cli import EXIT_WRITE
+
+    spec, out = _copy(stored, tmp_path)
+    folder = out / "tiny"
+    before = {p.name: p.read_bytes() for p in folder.glob("*.parquet")}
+    real = pd.DataFrame.to_parquet
+
+    def full(self, path, *args, **kwargs):
+        if str(path).rsplit("/", 1)[-1].startswith(".runs.parquet."):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", full)
+    res, text = _invoke("run-spec", str(spec), "--out", str(out), "--set", "seeds=3")
+    assert res.exit_code == EXIT_WRITE, text
+    line, = text.strip().splitlines()[-1:]
+    assert "it needs space" in line and f"under {out} " in line
+    assert "Traceback" not in text
+    assert {p.name: p.read_bytes() for p in folder.glob("*.parquet")} == before
+    assert not list(folder.rglob("*.tmp"))
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", real)
+    res, text = _invoke("run-spec", str(spec), "--out", str(out), "--set", "seeds=3")
+    assert res.exit_code == 0, text
+    assert "computed 0" in text
+    assert len(pd.read_parquet(folder / "runs.parquet")) == 3

@@ -173,6 +173,7 @@ CORRUPT: dict[str, bytes | None] = {
     "structured": _npy(np.zeros(5, dtype=[("a", "f8"), ("b", "f8")])),
     "wrong rows": _npy(np.ones((4, 3))), "wrong columns": _npy(np.ones((5, 7))),
     "npz archive": _npz(),
+    "huge header": _npy(np.zeros((5, 3))).replace(b"(5, 3)", b"(1000000000000, 3)"),
 }
 
 
@@ -356,6 +357,65 @@ set_pairs = st.one_of(
 @given(kind=st.sampled_from(SYNTHETIC), pairs=st.lists(set_pairs, min_size=1, max_size=2))
 def test_bad_set_override(kind, pairs):
     run_spec(BASES[kind], extra=[a for p in pairs for a in ("--set", p)])
+
+
+#: Rich console markup and other text a terminal must print as it is.
+markup = st.one_of(st.sampled_from(["[/foo]", "[bold]x", "[link=file:///]y[/link]", "a[/]b",
+                                    "[red", "\\[x]", ":smile:", "\x1b[31mred"]),
+                   st.text(alphabet="[]/:=ab \\", min_size=1, max_size=12))
+SPECIAL_FILES = ["/dev/zero", "/dev/urandom", "/dev/null", "FIFO", "."]
+
+
+def _hostile(kind: str, data: st.DataObject, folder: Path) -> tuple[dict | str, dict | None]:
+    """One spec of a class the adversarial probe found: nesting depth, duplicate sweep or
+    cases entries, markup in the id or title, zero sizes, special files and header-declared
+    sizes as data."""
+    spec = copy.deepcopy(ALL_BASES[kind])
+    files = FILES.get(kind)
+    cls = data.draw(st.sampled_from(["nesting", "duplicates", "markup", "zero", "special",
+                                     "header"]), label="class")
+    leaves = [p for p in _paths(spec) if p != ("id",)]
+    if cls == "nesting":  # written as YAML text: PyYAML's own writer would recurse too deep
+        path = data.draw(st.sampled_from(leaves), label="path")
+        depth = data.draw(st.integers(40, 700), label="depth")
+        text = yaml.safe_dump(_set(spec, path, "NESTED_HERE"), allow_unicode=True)
+        return text.replace("NESTED_HERE", "[" * depth + "1.0" + "]" * depth), files
+    elif cls == "duplicates":
+        leaf = data.draw(st.sampled_from(leaves), label="path")
+        if data.draw(st.booleans(), label="cases"):
+            case = {".".join(map(str, leaf)): _get(spec, leaf)}
+            spec["cases"] = [case, copy.deepcopy(case)]
+        else:
+            value = _get(spec, leaf)
+            spec["sweep"] = {".".join(map(str, leaf)): [value, copy.deepcopy(value)]}
+    elif cls == "markup":
+        spec[data.draw(st.sampled_from(["id", "title"]), label="where")] = data.draw(markup)
+    elif cls == "zero":
+        sizes = [p for p in leaves if isinstance(_get(spec, p), int)
+                 and not isinstance(_get(spec, p), bool)]
+        spec = _set(spec, data.draw(st.sampled_from(sizes), label="size"), 0)
+    elif files:
+        target = data.draw(st.sampled_from(sorted(files)), label="file")
+        if cls == "header":
+            files = {**files, target: CORRUPT["huge header"]}
+        else:
+            special = data.draw(st.sampled_from(SPECIAL_FILES), label="special")
+            if special == "FIFO":
+                special = str(folder / "fifo")
+                if not os.path.exists(special):
+                    os.mkfifo(special)
+            where = next(p for p in _paths(spec) if _get(spec, p) == target)
+            spec = _set(spec, where, special)
+    return spec, files
+
+
+@fuzz(24)
+@given(kind=st.sampled_from(sorted(ALL_BASES)), data=st.data())
+def test_hostile_inputs_of_every_class(kind, data):
+    """Each class ends in the contract: a result, or one line naming the field."""
+    with tempfile.TemporaryDirectory() as tmp:
+        spec, files = _hostile(kind, data, Path(tmp))
+        run_spec(spec, files, roots={"cases", "sweep"})
 
 
 mutations = st.one_of(

@@ -584,9 +584,13 @@ def drawn(request, tmp_path_factory) -> dict[str, list]:
     real = plots.save
 
     def spy(fig, where, name):
-        path = real(fig, where, name)
+        # laid out and drawn as save() does, without writing the files (the session's
+        # reproduction has written them): the checks read the drawn artists
+        plots.finish_figure(fig)
+        fig.canvas.draw()
+        plots.pyplot().close(fig)  # as save() does; the Figure stays readable
         seen.append((name, fig))
-        return path
+        return f"figures/{name}.png"
 
     figures: dict[str, list] = {}
     with pytest.MonkeyPatch.context() as mp:

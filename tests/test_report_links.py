@@ -193,7 +193,11 @@ def test_one_section_per_paper_and_one_card_per_experiment(
     papers = {m["paper"] for m in manifests.values()}
     assert papers == PAPERS
     headings = [h2.all_text() for s in p.root.find("section") for h2 in s.find("h2")[:1]]
-    assert sorted(re.match(r"Paper (\S+)", h).group(1) for h in headings) == sorted(papers)
+    # one section per paper, then the errata the verdicts cite (C3 at least: paper C's
+    # headline sets aside its printed §4.5 inequality)
+    assert headings[-1] == "Errata cited"
+    assert sorted(re.match(r"Paper (\S+)", h).group(1) for h in headings[:-1]) == sorted(papers)
+    assert p.root.find("article", "erratum")
 
     cards = _cards(p)
     assert sorted(cards) == sorted(manifests)

@@ -196,19 +196,26 @@ def save(fig: plt.Figure, root: Path, name: str) -> str:
     relative to root. Inside :func:`quick_figures` the figure is marked as a quick run's.
     The layout makes room below the axes for the mark and the legends of
     ``plot_layout.legend_below``, and hides tick labels that would collide."""
-    from overparam.plot_layout import finish_layout, thin_tick_labels
     from overparam.store import atomic_write
 
     plt = pyplot()
     d = Path(root) / "figures"
     d.mkdir(parents=True, exist_ok=True)
-    clip_huge_limits(fig)
-    finish_layout(fig, QUICK_MARK.get())
-    thin_tick_labels(fig)
+    finish_figure(fig)
     for ext in ("png", "pdf"):
         atomic_write(d / f"{name}.{ext}", lambda tmp, ext=ext: fig.savefig(tmp, format=ext))
     plt.close(fig)
     return f"figures/{name}.png"
+
+
+def finish_figure(fig: plt.Figure) -> None:
+    """What :func:`save` does to a figure before writing it: finite limits, room for the quick
+    mark and the legends below the axes, no colliding tick labels."""
+    from overparam.plot_layout import finish_layout, thin_tick_labels
+
+    clip_huge_limits(fig)
+    finish_layout(fig, QUICK_MARK.get())
+    thin_tick_labels(fig)
 
 
 def log10_curves(steps: pd.DataFrame, run_ids, column: str, x: str = "step") -> Curves:

@@ -48,17 +48,29 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Write via a temporary file in the same folder, then rename over ``path``.
 
     The file gets the permissions of any new file (the umask's), not the temporary's 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    write_together({path: write})
+
+
+def write_together(files: dict[Path, Callable[[Path], None]]) -> None:
+    """Write several files so that either all are replaced or none is: each is written to a
+    temporary beside it (and reaches the disk), and only when every one is written are they
+    renamed into place. A full disk while writing leaves every old file as it was."""
+    staged: list[tuple[Path, Path]] = []
     try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        with open(tmp, "rb") as f:  # the bytes reach the disk before the name does
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        for path, write in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            os.close(fd)
+            staged.append((Path(tmp), path))
+            write(Path(tmp))
+            os.chmod(tmp, 0o666 & ~_UMASK)
+            with open(tmp, "rb") as f:  # the bytes reach the disk before the name does
+                os.fsync(f.fileno())
+        for tmp, path in staged:  # renames need no space
+            os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
         raise
 
 
@@ -77,7 +89,11 @@ def write_json(path: Path, obj: Any) -> None:
 
 def write_parquet(path: Path, df: pd.DataFrame) -> None:
     """Write a table with a CRC per data page, so that damaged bytes are detected on read."""
-    atomic_write(path, lambda p: df.to_parquet(p, index=False, write_page_checksum=True))
+    atomic_write(path, _parquet_writer(df))
+
+
+def _parquet_writer(df: pd.DataFrame) -> Callable[[Path], None]:
+    return lambda p: df.to_parquet(p, index=False, write_page_checksum=True)
 
 
 def read_checked(path: Path) -> pd.DataFrame:
@@ -208,9 +224,9 @@ class ExperimentStore:
         return steps[steps["run_id"] == run_id].reset_index(drop=True), record
 
     def write_tables(self, runs: pd.DataFrame, steps: pd.DataFrame, checks: pd.DataFrame) -> None:
-        write_parquet(self.root / "steps.parquet", steps)
-        write_parquet(self.root / "checks.parquet", checks)
-        write_parquet(self.root / "runs.parquet", runs)
+        """The three tables, replaced together (never steps of one set beside runs of another)."""
+        write_together({self.root / f"{name}.parquet": _parquet_writer(df)
+                        for name, df in (("steps", steps), ("checks", checks), ("runs", runs))})
         self._tables = None
 
     def drop_parts(self) -> None:
