@@ -302,7 +302,7 @@ def test_bad_value_anywhere(where, value):
     run_spec(_set(ALL_BASES[kind], path, value), FILES.get(kind))
 
 
-@fuzz(25)
+@fuzz(15)
 @given(where=st.sampled_from(CORE_LEAVES))
 def test_missing_key_anywhere(where):
     """A deleted key is either a default (the run goes through) or a field-named error."""
@@ -409,7 +409,7 @@ def _hostile(kind: str, data: st.DataObject, folder: Path) -> tuple[dict | str, 
     return spec, files
 
 
-@fuzz(24)
+@fuzz(12)
 @given(kind=st.sampled_from(sorted(ALL_BASES)), data=st.data())
 def test_hostile_inputs_of_every_class(kind, data):
     """Each class ends in the contract: a result, or one line naming the field."""
