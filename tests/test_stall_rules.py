@@ -56,7 +56,7 @@ def test_shallow_scale_is_the_top_eigenvalue_of_the_loss_hessian_at_interpolatio
     """With targets equal to the network's outputs the Hessian of scale·‖Φ − Y‖² is the
     Gauss–Newton matrix 2·scale·JᵀJ: its top eigenvalue (autodiff, dense) is the rule's."""
     spec = _shallow(0.1)
-    spec["problem"]["activation"] = "gelu"  # smooth: the Hessian exists everywhere
+    spec["problem"]["activation"] = "tanh"  # smooth: the Hessian exists everywhere
     setting = expand(validate_spec(spec))[0]
     inst = shallow.build_instance(setting, 0, tmp_path)
     c = theory_constants(setting, inst)
