@@ -157,3 +157,40 @@ def test_parse_executor_addresses():
     assert parse_executor("tcp://10.0.0.1:8786", None) == ("dask", "tcp://10.0.0.1:8786")
     assert parse_executor("dask", 4) == ("dask", None)
     assert parse_executor("local", None) == ("local", None)
+
+
+# ------------------------------------------------------------------ unreachable schedulers
+def test_too_many_workers_is_refused_before_anything_starts(tmp_path):
+    from overparam.errors import SpecError
+    from overparam.executors import MAX_WORKERS
+
+    with pytest.raises(SpecError, match=r"--workers.*at most") as err:
+        parse_executor("local", MAX_WORKERS + 1)
+    assert err.value.field == "--workers"
+    res = CliRunner().invoke(app, ["run", "local-pl/toy-landscape", "--quick", "--workers",
+                                   "99999", "--out", str(tmp_path / "o"), "--no-progress"])
+    assert res.exit_code == 2 and "--workers" in res.output and not (tmp_path / "o").exists()
+
+
+def test_a_tls_address_without_settings_and_a_server_that_never_speaks_are_one_line():
+    """tls:// without Dask's TLS settings names what is missing; a server that accepts the
+    connection and says nothing is given up after the timeout, not waited on forever."""
+    import socket
+    import time
+
+    from distributed import Client
+
+    from overparam.errors import SpecError
+    from overparam.executors import _connect
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+        start = time.monotonic()
+        with pytest.raises(SpecError, match="cannot reach the Dask scheduler") as err:
+            _connect(Client, f"tcp://127.0.0.1:{port}", 0.5)
+        assert time.monotonic() - start < 20
+        assert err.value.field == "--executor"
+    with pytest.raises(SpecError, match="cannot reach the Dask scheduler at tls://"):
+        _connect(Client, "tls://127.0.0.1:1", 0.5)
