@@ -154,3 +154,22 @@ def test_a_full_disk_while_writing_the_tables_replaces_none_and_the_rerun_resume
     assert res.exit_code == 0, text
     assert "computed 0" in text
     assert len(pd.read_parquet(folder / "runs.parquet")) == 3
+
+
+def test_a_folder_without_write_permission_is_one_line_and_exit_4(stored, tmp_path, monkeypatch):
+    """A read-only --out (EACCES, EROFS: simulated, as root may write anywhere) names the
+    folder and the permission it needs."""
+    import errno
+
+    from overparam import store
+    from overparam.cli import EXIT_WRITE
+
+    spec, out = _copy(stored, tmp_path)
+
+    def refused(files):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(store, "write_together", refused)
+    res, text = _invoke("run-spec", str(spec), "--out", str(out))
+    assert res.exit_code == EXIT_WRITE, text
+    assert "it needs write permission" in text and "Traceback" not in text
