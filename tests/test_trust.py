@@ -291,3 +291,11 @@ def test_markup_in_an_id_is_printed_as_text(tmp_path, tiny):
                         str(tmp_path / "o"))
     assert res.exit_code == 0, text
     assert "[/foo]x: 2 runs" in text
+
+
+def test_quoted_errata_keep_lists_tables_code_and_emphasis():
+    from overparam.report import errata
+
+    html = errata._paragraphs("- one `x`\n- two **b**\n\n| a | b |\n|---|---|\n\n    cmd --x\n\nend")
+    assert html == ("<ul><li>one <code>x</code></li><li>two <strong>b</strong></li></ul>"
+                    "<pre>| a | b |\n|---|---|</pre><pre><code>cmd --x</code></pre><p>end</p>")

@@ -59,8 +59,15 @@ def link_citations(escaped: str, cited: set[str]) -> str:
     return _CITED.sub(sub, escaped)
 
 
+def _inline(text: str) -> str:
+    """Escaped text on one line, with `code` spans and **strong** words."""
+    html = re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(" ".join(text.split())))
+    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", html)
+
+
 def _paragraphs(markdown: str) -> str:
-    """Minimal markdown: blank-line paragraphs, indented blocks as code, `code` spans."""
+    """Minimal markdown: blank-line paragraphs, "- " lists, tables and indented blocks kept
+    as they are, `code` spans."""
     html = []
     for block in re.split(r"\n\s*\n", markdown):
         if not block.strip():
@@ -69,8 +76,14 @@ def _paragraphs(markdown: str) -> str:
             code = "\n".join(line[4:] for line in block.splitlines())
             html.append(f"<pre><code>{escape(code)}</code></pre>")
             continue
-        text = re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(" ".join(block.split())))
-        html.append(f"<p>{text}</p>")
+        lines = [line for line in block.splitlines() if line.strip()]
+        if all(line.lstrip().startswith("|") for line in lines):  # a table: as it is
+            html.append(f"<pre>{escape(chr(10).join(lines))}</pre>")
+        elif lines[0].startswith("- "):  # a list: items start with "- "
+            items = re.split(r"\n(?=- )", "\n".join(lines))
+            html.append("<ul>" + "".join(f"<li>{_inline(i[2:])}</li>" for i in items) + "</ul>")
+        else:
+            html.append(f"<p>{_inline(block)}</p>")
     return "".join(html)
 
 
